@@ -1,0 +1,1 @@
+"""Local development and test support for Proliferate (not shipped in service images)."""

@@ -1,0 +1,104 @@
+"""OpenTelemetry traces, propagated HTTP → gRPC metadata → NATS headers.
+
+The W3C `traceparent` travels in HTTP headers, in gRPC metadata and in NATS message
+headers; the outbox stores it with the event so the consumer's span joins the trace of
+the request whose transaction wrote the event.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.trace import Span, SpanKind
+
+_TRACER_NAME = "proliferate"
+_provider: TracerProvider | None = None
+
+
+def setup_tracing(service: str, exporter: SpanExporter | None = None, *, otlp_endpoint: str | None = None) -> None:
+    """Install the process's tracer provider once; later calls only add processors."""
+    global _provider
+    if _provider is None:
+        current = trace.get_tracer_provider()
+        if isinstance(current, TracerProvider):
+            _provider = current
+        else:
+            _provider = TracerProvider(resource=Resource.create({"service.name": service}))
+            trace.set_tracer_provider(_provider)
+    processor: SpanProcessor | None = None
+    if exporter is not None:
+        processor = BatchSpanProcessor(exporter)
+    elif otlp_endpoint:
+        processor = BatchSpanProcessor(_otlp_exporter(otlp_endpoint))
+    if processor is not None:
+        _provider.add_span_processor(processor)
+
+
+def add_span_processor(processor: SpanProcessor) -> None:
+    setup_tracing("proliferate")
+    assert _provider is not None
+    _provider.add_span_processor(processor)
+
+
+def _otlp_exporter(endpoint: str) -> SpanExporter:  # pragma: no cover - needs a collector
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
+            OTLPSpanExporter,
+        )
+    except ImportError as exc:
+        raise RuntimeError(
+            "OTEL_EXPORTER_OTLP_ENDPOINT is set but opentelemetry-exporter-otlp-proto-http is not installed"
+        ) from exc
+    exporter: SpanExporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
+    return exporter
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer(_TRACER_NAME)
+
+
+def inject(carrier: MutableMapping[str, str]) -> MutableMapping[str, str]:
+    """Write the current trace context (`traceparent`, ...) into `carrier`."""
+    propagate.inject(carrier)
+    return carrier
+
+
+def current_trace_headers() -> dict[str, str]:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+@contextmanager
+def span_from(
+    carrier: Mapping[str, str] | None,
+    name: str,
+    *,
+    kind: SpanKind = SpanKind.INTERNAL,
+    attributes: Mapping[str, Any] | None = None,
+) -> Iterator[Span]:
+    """A span whose parent is the trace context found in `carrier` (headers or metadata)."""
+    parent = propagate.extract(dict(carrier or {}))
+    token = otel_context.attach(parent)
+    try:
+        with tracer().start_as_current_span(name, kind=kind, attributes=dict(attributes or {})) as span:
+            yield span
+    finally:
+        otel_context.detach(token)
+
+
+def current_trace_id() -> str | None:
+    ctx = trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else None
+
+
+def disabled() -> bool:
+    return os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true"

@@ -1,0 +1,1 @@
+"""The actions service: invocations, risk levels, approvals and grants (`actions.md`)."""

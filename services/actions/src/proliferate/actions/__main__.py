@@ -1,0 +1,3 @@
+from proliferate.actions.bootstrap import main
+
+main()

@@ -1,0 +1,3 @@
+from proliferate.auth.bootstrap import main
+
+main()

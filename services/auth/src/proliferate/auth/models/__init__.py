@@ -1,0 +1,14 @@
+"""SQLAlchemy models of the auth schema, one module per table, re-exported here."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import DeclarativeBase
+
+from proliferate.kit.db import service_metadata
+
+
+class Base(DeclarativeBase):
+    metadata = service_metadata()
+
+
+__all__ = ["Base"]

@@ -1,0 +1,23 @@
+"""Background work of the auth service: its consumers and periodic jobs.
+
+The outbox relay runs in every worker (kit.runtime); this file lists what is specific.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from proliferate.kit.bus import ConsumerSpec
+from proliferate.kit.periodic import PeriodicJob
+
+if TYPE_CHECKING:
+    from proliferate.auth.bootstrap import Settings
+    from proliferate.kit.runtime import Runtime
+
+
+def consumers(runtime: Runtime[Settings]) -> list[ConsumerSpec]:
+    return []
+
+
+def jobs(runtime: Runtime[Settings]) -> list[PeriodicJob]:
+    return []

@@ -1,0 +1,1 @@
+"""The automations service: automations, the runs pipeline, notifications and artifacts (`automations.md`)."""

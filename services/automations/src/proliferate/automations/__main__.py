@@ -1,0 +1,3 @@
+from proliferate.automations.bootstrap import main
+
+main()

@@ -1,0 +1,1 @@
+"""The billing service: metering, credits, gating, trials and org pause (`billing.md`)."""

@@ -1,0 +1,3 @@
+from proliferate.billing.bootstrap import main
+
+main()

@@ -1,0 +1,1 @@
+"""The gateway service: sessions, the hub, streaming and the product API edge (`gateway.md`)."""

@@ -1,0 +1,3 @@
+from proliferate.gateway.bootstrap import main
+
+main()

@@ -1,0 +1,1 @@
+"""The integrations service: OAuth integrations, connectors and org secrets (`integrations.md`)."""

@@ -1,0 +1,3 @@
+from proliferate.integrations.bootstrap import main
+
+main()

@@ -1,0 +1,3 @@
+from proliferate.llm_proxy.bootstrap import main
+
+main()

@@ -1,0 +1,1 @@
+"""The repos service: repos, configurations, snapshots and secret files (`repos.md`)."""

@@ -1,0 +1,3 @@
+from proliferate.repos.bootstrap import main
+
+main()

@@ -1,0 +1,1 @@
+"""The sandbox service: providers (local, Modal, E2B), sandbox boot and snapshot mechanics (`sandbox-provider.md`)."""

@@ -1,0 +1,3 @@
+from proliferate.sandbox.bootstrap import main
+
+main()

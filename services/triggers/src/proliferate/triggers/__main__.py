@@ -1,0 +1,3 @@
+from proliferate.triggers.bootstrap import main
+
+main()
