@@ -42,7 +42,7 @@ lint: sync
 	$(UV) run --frozen --no-sync ruff format --check .
 
 typecheck: sync
-	$(UV) run --frozen --no-sync mypy
+	MYPYPATH=$$(ls -d libs/*/src services/*/src | paste -sd:) $(UV) run --frozen --no-sync mypy
 
 unit: sync
 	$(UV) run --frozen --no-sync pytest libs services

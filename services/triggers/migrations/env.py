@@ -1,5 +1,5 @@
-from proliferate.triggers.models import Base
 from proliferate.kit.db import runtime_metadata
 from proliferate.kit.migrations import run_migrations
+from proliferate.triggers.models import Base
 
 run_migrations([Base.metadata, runtime_metadata])

@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from proliferate.devkit.infra import EmbeddedNats, EmbeddedPostgres, free_port, port_is_free
 from proliferate.devkit.paths import dev_dir
 from proliferate.devkit.platform import PlatformDatabase
-from proliferate.kit.topology import HTTP_SERVICES, SERVICES
+from proliferate.kit.topology import SERVICES
 
 READY_TIMEOUT_S = 120.0
 STOP_GRACE_S = 15.0
@@ -94,12 +93,9 @@ class DevState:
         values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
         state = cls(path, values)
         changed = False
-        for key, make in (
-            ("password_seed", lambda: secrets.token_urlsafe(24)),
-            ("service_auth_secret", lambda: secrets.token_urlsafe(48)),
-        ):
+        for key, size in (("password_seed", 24), ("service_auth_secret", 48)):
             if key not in values:
-                values[key] = make()
+                values[key] = secrets.token_urlsafe(size)
                 changed = True
         if changed:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -154,7 +150,9 @@ class Launcher:
         state = DevState.load(self.root / "secrets.json")
         admin_url = await self._postgres()
         nats_url = await self._nats()
-        database = PlatformDatabase(admin_url, os.environ.get("DATABASE_NAME", "proliferate"), state.values["password_seed"])
+        database = PlatformDatabase(
+            admin_url, os.environ.get("DATABASE_NAME", "proliferate"), state.values["password_seed"]
+        )
         self.console.step("migrating every service schema")
         await asyncio.to_thread(database.create_database)
         await asyncio.to_thread(database.migrate)
@@ -225,7 +223,9 @@ class Launcher:
         }
 
     async def _spawn(self, service: str, restarts: int = 0) -> None:
-        prefix = [shutil.which("setpriv") or "", "--pdeathsig", "TERM", "--"] if shutil.which("setpriv") else []
+        prefix = (
+            [shutil.which("setpriv") or "", "--pdeathsig", "TERM", "--"] if shutil.which("setpriv") else []
+        )
         process = await asyncio.create_subprocess_exec(
             *prefix,
             sys.executable,

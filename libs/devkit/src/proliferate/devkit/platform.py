@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from psycopg import sql
-
 from proliferate.kit.db import libpq_url
 from proliferate.kit.migrations import provision, service_url, upgrade
 from proliferate.kit.topology import SERVICES
+from psycopg import sql
 
 
 def derive_password(seed: str, service: str) -> str:
@@ -44,7 +43,9 @@ class PlatformDatabase:
         return with_database(self.server_admin_url, self.database)
 
     def service_url(self, service: str) -> str:
-        return service_url(self.admin_url, service, derive_password(self.password_seed, service), self.database)
+        return service_url(
+            self.admin_url, service, derive_password(self.password_seed, service), self.database
+        )
 
     def create_database(self) -> None:
         """Create the database if missing (an administrator connection is needed)."""
@@ -53,11 +54,15 @@ class PlatformDatabase:
             if not exists:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
             # Only the service roles we grant explicitly may connect.
-            conn.execute(sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(sql.Identifier(self.database)))
+            conn.execute(
+                sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(sql.Identifier(self.database))
+            )
 
     def drop_database(self) -> None:
         with psycopg.connect(libpq_url(self.server_admin_url), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.database)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.database))
+            )
 
     def migrate(self, services: Iterable[str] = SERVICES) -> None:
         for service in services:
@@ -69,5 +74,5 @@ def new_test_database(server_admin_url: str) -> PlatformDatabase:
     return PlatformDatabase(
         server_admin_url=server_admin_url,
         database=f"proliferate_test_{secrets.token_hex(4)}",
-        password_seed="proliferate-test-role-passwords",
+        password_seed="proliferate-test-role-passwords",  # noqa: S106 - test databases only
     )

@@ -20,7 +20,6 @@ import tempfile
 from pathlib import Path
 
 from grpc_tools import protoc
-
 from proliferate.devkit.paths import repo_root
 
 _IMPORT = re.compile(r"^(from|import) proliferate\.(?!protos\b)", re.MULTILINE)

@@ -28,14 +28,13 @@ import psycopg
 import pytest
 import pytest_asyncio
 from nats.aio.client import Client as NatsClient
-from psycopg import sql
-
 from proliferate.devkit.platform import PlatformDatabase, new_test_database
 from proliferate.kit.db import Database, libpq_url
 from proliferate.kit.logs import configure_logging
 from proliferate.kit.runtime import ROLES, RunningService, ServiceDefinition, start_service
 from proliferate.kit.settings import ServiceSettings, load_settings
 from proliferate.kit.topology import HTTP_SERVICES, SERVICES
+from psycopg import sql
 
 TEST_SERVICE_AUTH_SECRET = "test-service-auth-secret-0123456789abcdef"  # noqa: S105 - a test-only value
 
@@ -156,7 +155,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             if any(c in line for c in _canaries):
                 leaks.append(f"{path.name}:{number}")
     if leaks:
-        sys.stderr.write(f"\nSECRET LEAK: {len(leaks)} log line(s) contain a registered secret: {leaks[:20]}\n")
+        sys.stderr.write(
+            f"\nSECRET LEAK: {len(leaks)} log line(s) contain a registered secret: {leaks[:20]}\n"
+        )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -187,7 +188,8 @@ def platform_db(infra: Infra) -> Iterator[PlatformDatabase]:
 def truncate_all(platform_db: PlatformDatabase, services: Sequence[str] = SERVICES) -> None:
     with psycopg.connect(libpq_url(platform_db.admin_url), autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT schemaname, tablename FROM pg_tables WHERE schemaname = ANY(%s) AND tablename <> 'alembic_version'",
+            "SELECT schemaname, tablename FROM pg_tables"
+            " WHERE schemaname = ANY(%s) AND tablename <> 'alembic_version'",
             (list(services),),
         ).fetchall()
         if rows:
@@ -214,8 +216,9 @@ async def databases(platform_db: PlatformDatabase) -> AsyncIterator[Callable[[st
 async def delete_all_streams(nc: NatsClient) -> None:
     js = nc.jetstream()
     for info in await js.streams_info():
-        with contextlib.suppress(Exception):
-            await js.delete_stream(info.config.name)
+        if info.config.name:
+            with contextlib.suppress(Exception):
+                await js.delete_stream(info.config.name)
 
 
 @pytest_asyncio.fixture
@@ -248,7 +251,9 @@ def service_env(
 def service_settings(
     platform_db: PlatformDatabase, infra: Infra, definition: ServiceDefinition[S], **overrides: str
 ) -> S:
-    return load_settings(definition.settings_type, service_env(platform_db, infra, definition.name, **overrides))
+    return load_settings(
+        definition.settings_type, service_env(platform_db, infra, definition.name, **overrides)
+    )
 
 
 StartService = Callable[..., Awaitable[RunningService[Any]]]

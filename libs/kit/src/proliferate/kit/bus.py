@@ -17,19 +17,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 import nats
 import nats.errors
 import nats.js.errors
-import sqlalchemy as sa
 from google.protobuf.message import DecodeError, Message
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy, RetentionPolicy, StreamConfig
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from proliferate.kit import tracing
 from proliferate.kit.db import Database, processed_events_table
 from proliferate.kit.ids import derived_id
@@ -37,6 +34,8 @@ from proliferate.kit.logs import get_logger, redact
 from proliferate.kit.outbox import HEADER_EVENT_TYPE, HEADER_MSG_ID, HEADER_OCCURRED_AT, Publisher, add_event
 from proliferate.kit.topology import DLQ_STREAM, Retention, StreamSpec, dlq_subject
 from proliferate.protos.events.v1 import runtime_pb2
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 log = get_logger("proliferate.kit.bus")
 
@@ -46,14 +45,20 @@ _DLQ_NAMESPACE = uuid.UUID("5b0d3c52-4d1c-4a64-9d8e-9c1f0c3f7a10")
 
 
 async def connect(url: str, *, name: str, max_delay: float = 30.0, attempts: int | None = None) -> NatsClient:
-    """Connect to NATS, retrying with backoff and saying so in the log."""
+    """Connect to NATS, retrying with backoff and saying so in the log.
+
+    nats-py would retry a first connection quietly for minutes, so reachability is probed
+    first (a server that greets with INFO); the connection kept reconnects on its own.
+    """
+    servers = url.split(",")
     delay = 0.5
     attempt = 0
     while True:
         attempt += 1
         try:
+            await _probe(servers)
             nc = await nats.connect(
-                servers=url.split(","),
+                servers=servers,
                 name=name,
                 connect_timeout=5,
                 max_reconnect_attempts=-1,
@@ -71,6 +76,26 @@ async def connect(url: str, *, name: str, max_delay: float = 30.0, attempts: int
             log.warning("nats_unreachable", attempt=attempt, retry_in_s=delay, error=redact(str(exc))[:300])
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay)
+
+
+async def _probe(servers: list[str]) -> None:
+    errors: list[str] = []
+    for server in servers:
+        parts = urlsplit(server if "://" in server else f"nats://{server}")
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 4222), timeout=5
+            )
+            try:
+                greeting = await asyncio.wait_for(reader.read(4), timeout=5)
+            finally:
+                writer.close()
+            if greeting == b"INFO":
+                return
+            errors.append(f"{parts.hostname}:{parts.port} is not a NATS server")
+        except (OSError, TimeoutError) as exc:
+            errors.append(f"{parts.hostname}:{parts.port}: {exc}")
+    raise ConnectionError("; ".join(errors))
 
 
 async def _log_nats_error(exc: Exception) -> None:
@@ -139,7 +164,9 @@ class Handler:
     fn: HandlerFn
 
 
-def on(subject: str, message_type: type[M]) -> Callable[[Callable[[AsyncSession, Event[M]], Awaitable[None]]], Handler]:
+def on(
+    subject: str, message_type: type[M]
+) -> Callable[[Callable[[AsyncSession, Event[M]], Awaitable[None]]], Handler]:
     """Declare the handler of one subject: `HANDLERS = [on("proliferate.x.y", Y)(handle_y)]`."""
 
     def wrap(fn: Callable[[AsyncSession, Event[M]], Awaitable[None]]) -> Handler:
@@ -156,7 +183,11 @@ class ConsumerSpec:
     max_deliveries: int = 10
     backoff_seconds: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 300.0)
     ack_wait_seconds: float = 60.0
-    concurrency: int = 8
+    # Batches handled at once (each in its own transaction).
+    concurrency: int = 4
+    # Messages whose handlers share one transaction. A failure reruns that batch one
+    # message per transaction, so set 1 for handlers with effects outside the database.
+    batch: int = 32
 
     def backoff_for(self, delivery: int) -> float:
         index = min(max(delivery - 1, 0), len(self.backoff_seconds) - 1)
@@ -222,15 +253,13 @@ class Consumer:
         await self.ensure()
         sub = await self.js.pull_subscribe_bind(durable=self.spec.durable, stream=self.spec.stream)
         in_flight: set[asyncio.Task[None]] = set()
-        slots = asyncio.Semaphore(self.spec.concurrency)
         try:
             while not self._stopping.is_set():
-                free = self.spec.concurrency - len(in_flight)
-                if free <= 0:
+                if len(in_flight) >= self.spec.concurrency:
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 try:
-                    msgs = await sub.fetch(batch=free, timeout=1.0)
+                    msgs = await sub.fetch(batch=self.spec.batch, timeout=1.0)
                 except (TimeoutError, nats.errors.TimeoutError):
                     continue
                 except nats.errors.ConnectionClosedError:
@@ -239,10 +268,9 @@ class Consumer:
                     log.warning("consumer_fetch_error", consumer=self.name, error=redact(str(exc))[:300])
                     await asyncio.sleep(1.0)
                     continue
-                for msg in msgs:
-                    task = asyncio.create_task(self._process(msg, slots))
-                    in_flight.add(task)
-                    task.add_done_callback(in_flight.discard)
+                task = asyncio.create_task(self._process(msgs))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
         finally:
             if in_flight:
                 await asyncio.wait(in_flight, timeout=30)
@@ -252,57 +280,115 @@ class Consumer:
     def stop(self) -> None:
         self._stopping.set()
 
-    async def _process(self, msg: Msg, slots: asyncio.Semaphore) -> None:
-        async with slots:
-            settlement = await self.handle_message(msg)
+    async def _process(self, msgs: list[Msg]) -> None:
+        for msg, settlement in await self.handle_batch(msgs):
             await self.settle(msg, settlement)
 
+    async def handle_batch(self, msgs: list[Msg]) -> list[tuple[Msg, Settlement]]:
+        """Handle `msgs` in one transaction; on any failure, one message per transaction."""
+        if len(msgs) == 1:
+            return [(msgs[0], await self.handle_message(msgs[0]))]
+        events: list[tuple[Msg, Event[Any]]] = []
+        settled: list[tuple[Msg, Settlement]] = []
+        for msg in msgs:
+            headers = dict(msg.headers or {})
+            delivery = msg.metadata.num_delivered
+            event_id = _event_id(msg, headers)
+            try:
+                if delivery > self.spec.max_deliveries:
+                    raise ValueError("over the delivery limit")
+                events.append((msg, self._decode(msg, headers, event_id, delivery)))
+            except (DecodeError, KeyError, ValueError):
+                settled.append((msg, await self.handle_message(msg)))  # dead-letters it
+        if not events:
+            return settled
+        try:
+            handled = await self._run_handlers([event for _, event in events])
+        except Exception:
+            return settled + [(msg, await self.handle_message(msg)) for msg, _ in events]
+        self.stats.handled += handled
+        self.stats.skipped_duplicates += len(events) - handled
+        return settled + [(msg, Settlement(Outcome.ACK)) for msg, _ in events]
+
+    async def _run_handlers(self, events: list[Event[Any]]) -> int:
+        """Record the events as processed and run the handlers of the new ones, in one
+        transaction. Returns how many ran (the rest were processed before)."""
+        async with self.db.unit_of_work() as session:
+            rows = [{"consumer": self.spec.durable, "event_id": e.id, "subject": e.subject} for e in events]
+            inserted = await session.execute(
+                pg_insert(processed_events_table)
+                .values(rows)
+                .on_conflict_do_nothing()
+                .returning(processed_events_table.c.event_id)
+            )
+            fresh = set(inserted.scalars())
+            ran = 0
+            for event in events:
+                if event.id not in fresh:
+                    continue
+                fresh.discard(event.id)  # the same event twice in one batch runs once
+                with self._span(event):
+                    await self._handler_for(event.subject).fn(session, event)
+                ran += 1
+            return ran
+
+    def _span(self, event: Event[Any]) -> Any:
+        return tracing.span_from(
+            event.headers,
+            f"consume {event.subject}",
+            kind=tracing.SpanKind.CONSUMER,
+            attributes={
+                "messaging.destination.name": event.subject,
+                "messaging.message.id": str(event.id),
+                "messaging.consumer.group.name": self.spec.durable,
+                "messaging.delivery": event.delivery,
+            },
+        )
+
+    def _handler_for(self, subject: str) -> Handler:
+        handler = self._handlers.get(subject)
+        if handler is not None:
+            return handler
+        for pattern, candidate in self._handlers.items():
+            if _subject_matches(pattern, subject):
+                return candidate
+        raise KeyError(f"no handler for {subject}")
+
     async def handle_message(self, msg: Msg) -> Settlement:
-        """Run the handler once in a unit of work; decide how to settle. Never raises."""
+        """Handle one message in its own unit of work; decide how to settle. Never raises."""
         headers = dict(msg.headers or {})
         delivery = msg.metadata.num_delivered
         event_id = _event_id(msg, headers)
-        with tracing.span_from(
-            headers,
-            f"consume {msg.subject}",
-            kind=tracing.SpanKind.CONSUMER,
-            attributes={
-                "messaging.destination.name": msg.subject,
-                "messaging.message.id": str(event_id),
-                "messaging.consumer.group.name": self.spec.durable,
-                "messaging.delivery": delivery,
-            },
-        ):
-            if delivery > self.spec.max_deliveries:
-                # Earlier deliveries never settled (the process died mid-handler).
-                return await self._dead_letter(msg, event_id, delivery, "delivery limit reached without settling")
-            try:
-                event = self._decode(msg, headers, event_id, delivery)
-            except (DecodeError, KeyError, ValueError) as exc:
-                return await self._dead_letter(msg, event_id, delivery, f"undecodable event: {exc}")
-            try:
-                handled = await self._run_handler(event)
-            except Exception as exc:
-                error = redact(f"{type(exc).__name__}: {exc}")[:2000]
-                if delivery >= self.spec.max_deliveries:
-                    return await self._dead_letter(msg, event_id, delivery, error)
-                delay = self.spec.backoff_for(delivery)
-                log.warning(
-                    "consumer_handler_failed",
-                    consumer=self.name,
-                    subject=msg.subject,
-                    event_id=str(event_id),
-                    delivery=delivery,
-                    retry_in_s=delay,
-                    error=error,
-                )
-                self.stats.retried += 1
-                return Settlement(Outcome.RETRY, delay)
-            if handled:
-                self.stats.handled += 1
-            else:
-                self.stats.skipped_duplicates += 1
-            return Settlement(Outcome.ACK)
+        if delivery > self.spec.max_deliveries:
+            # Earlier deliveries never settled (the process died mid-handler).
+            return await self._dead_letter(msg, event_id, delivery, "delivery limit reached without settling")
+        try:
+            event = self._decode(msg, headers, event_id, delivery)
+        except (DecodeError, KeyError, ValueError) as exc:
+            return await self._dead_letter(msg, event_id, delivery, f"undecodable event: {exc}")
+        try:
+            handled = await self._run_handlers([event])
+        except Exception as exc:
+            error = redact(f"{type(exc).__name__}: {exc}")[:2000]
+            if delivery >= self.spec.max_deliveries:
+                return await self._dead_letter(msg, event_id, delivery, error)
+            delay = self.spec.backoff_for(delivery)
+            log.warning(
+                "consumer_handler_failed",
+                consumer=self.name,
+                subject=msg.subject,
+                event_id=str(event_id),
+                delivery=delivery,
+                retry_in_s=delay,
+                error=error,
+            )
+            self.stats.retried += 1
+            return Settlement(Outcome.RETRY, delay)
+        if handled:
+            self.stats.handled += 1
+        else:
+            self.stats.skipped_duplicates += 1
+        return Settlement(Outcome.ACK)
 
     async def settle(self, msg: Msg, settlement: Settlement) -> None:
         try:
@@ -313,13 +399,12 @@ class Consumer:
             else:
                 await msg.term()
         except Exception as exc:
-            # The work is committed; a lost ack only means a redelivery the processed-event
-            # record turns into a no-op.
+            # The work is committed; a lost ack only means a redelivery that the
+            # processed-event record turns into a no-op.
             log.warning("consumer_settle_failed", consumer=self.name, error=redact(str(exc))[:300])
 
     def _decode(self, msg: Msg, headers: dict[str, str], event_id: uuid.UUID, delivery: int) -> Event[Any]:
-        handler = self._handlers[msg.subject] if msg.subject in self._handlers else self._wildcard(msg.subject)
-        payload = handler.message_type()
+        payload = self._handler_for(msg.subject).message_type()
         payload.ParseFromString(msg.data)
         occurred = headers.get(HEADER_OCCURRED_AT)
         return Event(
@@ -330,26 +415,6 @@ class Consumer:
             delivery=delivery,
             headers=headers,
         )
-
-    def _wildcard(self, subject: str) -> Handler:
-        for pattern, handler in self._handlers.items():
-            if _subject_matches(pattern, subject):
-                return handler
-        raise KeyError(f"no handler for {subject}")
-
-    async def _run_handler(self, event: Event[Any]) -> bool:
-        handler = self._handlers.get(event.subject) or self._wildcard(event.subject)
-        async with self.db.unit_of_work() as session:
-            first = await session.execute(
-                pg_insert(processed_events_table)
-                .values(consumer=self.spec.durable, event_id=event.id, subject=event.subject)
-                .on_conflict_do_nothing()
-                .returning(sa.literal(1))
-            )
-            if first.first() is None:
-                return False
-            await handler.fn(session, event)
-            return True
 
     async def _dead_letter(self, msg: Msg, event_id: uuid.UUID, delivery: int, error: str) -> Settlement:
         subject = dlq_subject(self.service)
@@ -365,9 +430,13 @@ class Consumer:
         )
         try:
             async with self.db.unit_of_work() as session:
-                add_event(session, subject, letter, event_id=derived_id(_DLQ_NAMESPACE, self.spec.durable, event_id))
+                add_event(
+                    session, subject, letter, event_id=derived_id(_DLQ_NAMESPACE, self.spec.durable, event_id)
+                )
         except Exception as exc:
-            log.error("dead_letter_failed", consumer=self.name, event_id=str(event_id), error=redact(str(exc))[:300])
+            log.error(
+                "dead_letter_failed", consumer=self.name, event_id=str(event_id), error=redact(str(exc))[:300]
+            )
             return Settlement(Outcome.RETRY, self.spec.backoff_for(delivery))
         log.error(
             "consumer_dead_lettered",
@@ -396,10 +465,10 @@ def _event_id(msg: Msg, headers: dict[str, str]) -> uuid.UUID:
 def _subject_matches(pattern: str, subject: str) -> bool:
     p_tokens = pattern.split(".")
     s_tokens = subject.split(".")
-    for i, token in enumerate(p_tokens):
-        if token == ">":
+    for i, part in enumerate(p_tokens):
+        if part == ">":
             return len(s_tokens) > i
-        if i >= len(s_tokens) or (token != "*" and token != s_tokens[i]):
+        if i >= len(s_tokens) or (part != "*" and part != s_tokens[i]):
             return False
     return len(p_tokens) == len(s_tokens)
 

@@ -15,12 +15,11 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
+from proliferate.kit.logs import get_logger
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.sql import Select
-
-from proliferate.kit.logs import get_logger
 
 log = get_logger("proliferate.kit.db")
 
@@ -113,7 +112,9 @@ def outbox_channel(schema: str) -> str:
 class Database:
     """The engine and session factory of one service schema."""
 
-    def __init__(self, url: str, schema: str, *, pool_size: int = 10, application_name: str | None = None) -> None:
+    def __init__(
+        self, url: str, schema: str, *, pool_size: int = 10, application_name: str | None = None
+    ) -> None:
         self.url = url
         self.schema = schema
         self.engine: AsyncEngine = create_async_engine(
@@ -147,7 +148,9 @@ class Database:
         if not rows:
             return
         # One statement for all events of the transaction; a repeated event id is a no-op.
-        await session.execute(pg_insert(outbox_table).values(rows).on_conflict_do_nothing(index_elements=["id"]))
+        await session.execute(
+            pg_insert(outbox_table).values(rows).on_conflict_do_nothing(index_elements=["id"])
+        )
         # NOTIFY is delivered at commit, so the relay wakes only for committed events.
         await session.execute(sa.select(sa.func.pg_notify(outbox_channel(self.schema), "")))
 

@@ -155,6 +155,8 @@ class DeadlineExceeded(DomainError):
 class RemoteError(DomainError):
     """An error answered by another service over gRPC, with its kind and stable code."""
 
-    def __init__(self, kind: ErrorKind, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, kind: ErrorKind, code: str, message: str, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message, code=code, **(details or {}))
         self.kind = kind

@@ -18,7 +18,6 @@ from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-
 from proliferate.kit import tracing
 from proliferate.kit.errors import DomainError, http_status
 from proliferate.kit.ids import uuid7
@@ -70,7 +69,9 @@ def error_response(
     headers: Mapping[str, str] | None = None,
 ) -> Response[ErrorEnvelope]:
     body = ErrorEnvelope(
-        ErrorBody(code=code, message=redact(message), details=dict(details or {}), request_id=request_id_of(request))
+        ErrorBody(
+            code=code, message=redact(message), details=dict(details or {}), request_id=request_id_of(request)
+        )
     )
     return Response(body, status_code=status, headers=dict(headers or {}), media_type="application/json")
 
@@ -88,9 +89,8 @@ def _domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Re
 def _validation_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorEnvelope]:
     assert isinstance(exc, ValidationException)
     extra = exc.extra if isinstance(exc.extra, list) else []
-    messages = [str(item.get("message", "")) for item in extra if isinstance(item, dict)]
-    if any("malformed" in m.lower() or "json" in m.lower() and "invalid" in m.lower() for m in messages):
-        return error_response(request, 400, "invalid_json", "the request body is not valid JSON")
+    if any(isinstance(i, dict) and i.get("key") == "data" and i.get("message") == "'data'" for i in extra):
+        return error_response(request, 400, "invalid_json", "the request needs a JSON body")
     fields = [
         {"field": _field_name(item), "message": str(item.get("message", ""))}
         for item in extra
@@ -112,6 +112,8 @@ def _field_name(item: Mapping[str, Any]) -> str:
 def _http_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorEnvelope]:
     assert isinstance(exc, HTTPException)
     status = exc.status_code
+    if status == 400 and str(exc.detail).startswith("JSON is malformed"):
+        return error_response(request, 400, "invalid_json", "the request body is not valid JSON")
     code = _STATUS_CODES.get(status, "http_error")
     message = exc.detail if status < 500 else "internal error"
     headers = dict(exc.headers or {})
@@ -138,7 +140,7 @@ class RequestContextMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http":  # type: ignore[comparison-overlap]
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}

@@ -24,10 +24,9 @@ import psycopg
 import sqlalchemy as sa
 from alembic import command, context
 from alembic.config import Config
-from psycopg import sql
-
 from proliferate.kit.db import libpq_url, sqlalchemy_url
 from proliferate.kit.topology import SERVICES
+from psycopg import sql
 
 
 def role_name(service: str) -> str:
@@ -56,11 +55,19 @@ def provision(admin_url: str, service: str, password: str, role: str | None = No
                 verb, sql.Identifier(role), sql.Literal(password)
             )
         )
-        conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), sql.Identifier(role)))
         conn.execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(sql.Identifier(service), sql.Identifier(role))
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                sql.Identifier(database), sql.Identifier(role)
+            )
         )
-        conn.execute(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(sql.Identifier(service), sql.Identifier(role)))
+        conn.execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(
+                sql.Identifier(service), sql.Identifier(role)
+            )
+        )
+        conn.execute(
+            sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(sql.Identifier(service), sql.Identifier(role))
+        )
 
 
 def migrations_dir(service: str) -> Path:
@@ -127,7 +134,9 @@ def create_runtime_tables_v1() -> None:
         sa.Column("payload", sa.LargeBinary, nullable=False),
         sa.Column("headers", pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
         sa.Column("last_error", sa.Text, nullable=True),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
@@ -139,7 +148,10 @@ def create_runtime_tables_v1() -> None:
         postgresql_where=sa.text("published_at IS NULL"),
     )
     op.create_index(
-        "outbox_published_at_idx", "outbox", ["published_at"], postgresql_where=sa.text("published_at IS NOT NULL")
+        "outbox_published_at_idx",
+        "outbox",
+        ["published_at"],
+        postgresql_where=sa.text("published_at IS NOT NULL"),
     )
     op.create_table(
         "processed_events",

@@ -25,12 +25,11 @@ import psycopg
 import psycopg.sql
 import sqlalchemy as sa
 from google.protobuf.message import Message
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from proliferate.kit import tracing
 from proliferate.kit.db import OUTBOX_PENDING, Database, libpq_url, outbox_channel, outbox_table
 from proliferate.kit.ids import uuid7
 from proliferate.kit.logs import get_logger, redact
+from sqlalchemy.ext.asyncio import AsyncSession
 
 log = get_logger("proliferate.kit.outbox")
 
@@ -71,7 +70,9 @@ def add_event(
 class Publisher:
     """What the relay needs from the bus (the seam tests can replace)."""
 
-    async def publish(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:  # pragma: no cover
+    async def publish(
+        self, subject: str, payload: bytes, headers: dict[str, str]
+    ) -> None:  # pragma: no cover
         raise NotImplementedError
 
 
@@ -127,7 +128,9 @@ class Relay:
         delay = 0.5
         while not self._stopping.is_set():
             try:
-                conn = await psycopg.AsyncConnection.connect(libpq_url(self.db.url), autocommit=True, connect_timeout=5)
+                conn = await psycopg.AsyncConnection.connect(
+                    libpq_url(self.db.url), autocommit=True, connect_timeout=5
+                )
                 async with conn:
                     channel = psycopg.sql.Identifier(outbox_channel(self.db.schema))
                     await conn.execute(psycopg.sql.SQL("LISTEN {}").format(channel))
@@ -156,7 +159,9 @@ class Relay:
                         outbox_table.c.attempts,
                         outbox_table.c.created_at,
                     )
-                    .where(outbox_table.c.published_at.is_(None), outbox_table.c.next_attempt_at <= sa.func.now())
+                    .where(
+                        outbox_table.c.published_at.is_(None), outbox_table.c.next_attempt_at <= sa.func.now()
+                    )
                     .order_by(outbox_table.c.created_at, outbox_table.c.id)
                     .limit(self.batch_size)
                     .with_for_update(skip_locked=True)
@@ -168,10 +173,14 @@ class Relay:
                 *(self._publish_row(row) for row in rows),
                 return_exceptions=True,
             )
-            ok = [row.id for row, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)]
+            ok = [
+                row.id for row, res in zip(rows, results, strict=True) if not isinstance(res, BaseException)
+            ]
             if ok:
                 await session.execute(
-                    sa.update(outbox_table).where(outbox_table.c.id.in_(ok)).values(published_at=sa.func.now())
+                    sa.update(outbox_table)
+                    .where(outbox_table.c.id.in_(ok))
+                    .values(published_at=sa.func.now())
                 )
             for row, res in zip(rows, results, strict=True):
                 if isinstance(res, BaseException):
@@ -195,10 +204,18 @@ class Relay:
             tracing.inject(headers)
             await self.publisher.publish(row.subject, bytes(row.payload), headers)
 
-    async def _mark_failed(self, session: AsyncSession, row_id: uuid.UUID, attempts: int, error: BaseException) -> None:
+    async def _mark_failed(
+        self, session: AsyncSession, row_id: uuid.UUID, attempts: int, error: BaseException
+    ) -> None:
         backoff = min(0.5 * (2**attempts), self.max_backoff_seconds)
         message = redact(f"{type(error).__name__}: {error}")[:1000]
-        log.warning("outbox_publish_failed", event_id=str(row_id), attempts=attempts + 1, retry_in_s=backoff, error=message)
+        log.warning(
+            "outbox_publish_failed",
+            event_id=str(row_id),
+            attempts=attempts + 1,
+            retry_in_s=backoff,
+            error=message,
+        )
         await session.execute(
             sa.update(outbox_table)
             .where(outbox_table.c.id == row_id)

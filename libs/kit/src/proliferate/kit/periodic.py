@@ -14,11 +14,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
 from proliferate.kit.db import Database, periodic_jobs_table
 from proliferate.kit.ids import uuid7
 from proliferate.kit.logs import get_logger, redact
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 log = get_logger("proliferate.kit.periodic")
 
@@ -53,7 +52,9 @@ class PeriodicRunner:
                     await job.run()
                     await self._finished(job)
             except Exception as exc:
-                log.warning("periodic_job_failed", job=job.name, error=redact(f"{type(exc).__name__}: {exc}")[:500])
+                log.warning(
+                    "periodic_job_failed", job=job.name, error=redact(f"{type(exc).__name__}: {exc}")[:500]
+                )
             wait = job.interval_seconds + random.uniform(0, job.jitter_seconds)  # noqa: S311 - spreading load
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=wait)

@@ -32,7 +32,6 @@ from grpc_reflection.v1alpha import reflection
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
-
 from proliferate.kit import tracing
 from proliferate.kit.errors import (
     DomainError,
@@ -53,7 +52,13 @@ ERROR_DETAILS_KEY = "proliferate-error-details"
 ERROR_DOMAIN = "proliferate.dev"
 TOKEN_TTL_SECONDS = 300
 DEFAULT_DEADLINE_SECONDS = 10.0
-_OPEN_SERVICES = frozenset({"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection"})
+_OPEN_SERVICES = frozenset(
+    {
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "grpc.reflection.v1.ServerReflection",
+    }
+)
 
 
 # --- credentials -------------------------------------------------------------------------
@@ -82,10 +87,17 @@ class ServiceCredentials:
         cached = self._cache.get(key)
         if cached is not None and cached[0] - now > TOKEN_TTL_SECONDS / 2:
             return cached[1]
-        claims: dict[str, Any] = {"iss": issuer, "aud": audience, "iat": int(now), "exp": int(now) + TOKEN_TTL_SECONDS}
+        claims: dict[str, Any] = {
+            "iss": issuer,
+            "aud": audience,
+            "iat": int(now),
+            "exp": int(now) + TOKEN_TTL_SECONDS,
+        }
         if principal is not None:
             claims["principal"] = principal.to_claim()
-        token = jwt.encode({"alg": "HS256", "kid": self._signing.kid}, claims, self._signing, algorithms=["HS256"])
+        token = jwt.encode(
+            {"alg": "HS256", "kid": self._signing.kid}, claims, self._signing, algorithms=["HS256"]
+        )
         if len(self._cache) > 4096:
             self._cache.clear()
         self._cache[key] = (now + TOKEN_TTL_SECONDS, token)
@@ -168,7 +180,7 @@ def status_for(error: DomainError) -> _Status:
     return _Status(code, error.message, tuple(trailing))
 
 
-class _ServerInterceptor(grpc.aio.ServerInterceptor):
+class _ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Authenticates, authorizes, traces and maps errors for every method of the server."""
 
     def __init__(self, server: GrpcServer) -> None:
@@ -260,7 +272,7 @@ class GrpcServer:
         )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        self.port = self.server.add_insecure_port(f"{host}:{port}")
+        self.port: int = self.server.add_insecure_port(f"{host}:{port}")
         self.host = host
 
     @property
@@ -305,7 +317,9 @@ class GrpcServer:
                 raise
             except Exception:
                 log.exception("rpc_internal_error", method=method)
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error", ((ERROR_CODE_KEY, "internal_error"),))
+                await context.abort(
+                    grpc.StatusCode.INTERNAL, "internal error", ((ERROR_CODE_KEY, "internal_error"),)
+                )
             finally:
                 _caller.reset(token)
                 clear_context(["rpc_method", "caller"])
@@ -326,7 +340,9 @@ class GrpcServer:
         await self.set_serving(True)
 
     async def set_serving(self, serving: bool) -> None:
-        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
         for name in ("", self.service, *self._service_names):
             await self.health.set(name, status)
 
@@ -417,9 +433,15 @@ class ServiceClient:
         principal: Principal | None = None,
     ) -> Any:
         name = getattr(method, "_method", b"").decode() if hasattr(method, "_method") else self.target
-        with tracing.tracer().start_as_current_span(name.lstrip("/") or self.target, kind=tracing.SpanKind.CLIENT):
-            with translate_errors(self.target):
-                return await method(request, timeout=timeout or self.default_timeout, metadata=self.metadata(principal))
+        with (
+            tracing.tracer().start_as_current_span(
+                name.lstrip("/") or self.target, kind=tracing.SpanKind.CLIENT
+            ),
+            translate_errors(self.target),
+        ):
+            return await method(
+                request, timeout=timeout or self.default_timeout, metadata=self.metadata(principal)
+            )
 
     async def health(self, timeout: float = 1.0) -> str:
         """The target's gRPC health status name (`SERVING`, ...) or `UNREACHABLE`."""
@@ -455,7 +477,11 @@ class ServiceClients:
         client = self._clients.get(target)
         if client is None:
             client = ServiceClient(
-                self.caller, target, self.addresses[target], self.credentials, default_timeout=self.default_timeout
+                self.caller,
+                target,
+                self.addresses[target],
+                self.credentials,
+                default_timeout=self.default_timeout,
             )
             self._clients[target] = client
         return client

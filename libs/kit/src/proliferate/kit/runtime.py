@@ -24,7 +24,6 @@ import uvicorn
 from litestar import Litestar
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
-
 from proliferate.kit import bus
 from proliferate.kit.bus import Consumer, ConsumerSpec, JetStreamPublisher
 from proliferate.kit.db import Database
@@ -161,7 +160,9 @@ class RunningService(Generic[S]):
         if "http" in self.roles and self.parts.http is not None:
             await self._start_http(self.parts.http)
         if "grpc" in self.roles:
-            port = settings.grpc_port if settings.grpc_port is not None else _default_port(self.definition.name)
+            port = (
+                settings.grpc_port if settings.grpc_port is not None else _default_port(self.definition.name)
+            )
             self.grpc = GrpcServer(
                 self.definition.name,
                 rt.credentials,
@@ -213,7 +214,7 @@ class RunningService(Generic[S]):
         if self.relay is not None:
             self.relay.stop()
         if self._tasks:
-            done, pending = await asyncio.wait(self._tasks, timeout=30)
+            _, pending = await asyncio.wait(self._tasks, timeout=30)
             for task in pending:
                 task.cancel()
         if self.grpc is not None:
@@ -274,7 +275,9 @@ def run_main(definition: ServiceDefinition[S], argv: Sequence[str] | None = None
     args = list(sys.argv[1:] if argv is None else argv)
     unknown = [a for a in args if a not in ROLES]
     if unknown:
-        print(f"{definition.name}: unknown role {unknown[0]!r} (expected {', '.join(ROLES)})", file=sys.stderr)
+        print(
+            f"{definition.name}: unknown role {unknown[0]!r} (expected {', '.join(ROLES)})", file=sys.stderr
+        )
         raise SystemExit(2)
     configure_logging(definition.name)
     settings = load_settings_or_exit(definition.settings_type, definition.name)

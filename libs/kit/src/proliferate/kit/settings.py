@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import msgspec
-
 from proliferate.kit.logs import register_secret
 from proliferate.kit.topology import default_grpc_address
 
@@ -101,7 +100,9 @@ def load_settings(settings_type: type[S], environ: Mapping[str, str] | None = No
     return settings
 
 
-def load_settings_or_exit(settings_type: type[S], service: str, environ: Mapping[str, str] | None = None) -> S:
+def load_settings_or_exit(
+    settings_type: type[S], service: str, environ: Mapping[str, str] | None = None
+) -> S:
     try:
         return load_settings(settings_type, environ)
     except SettingsError as exc:

@@ -135,7 +135,11 @@ STREAMS: dict[str, ServiceStreams] = {
         work=("proliferate.triggers.webhook.received", "proliferate.triggers.event.accepted"),
     ),
     "actions": ServiceStreams(
-        facts=("proliferate.actions.invocation.*", "proliferate.actions.grant.*", "proliferate.actions.policy.*")
+        facts=(
+            "proliferate.actions.invocation.*",
+            "proliferate.actions.grant.*",
+            "proliferate.actions.policy.*",
+        )
     ),
     "llm_proxy": ServiceStreams(
         facts=("proliferate.llm_proxy.spend.*", "proliferate.llm_proxy.virtual_key.*"),

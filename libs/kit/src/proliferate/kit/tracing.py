@@ -7,7 +7,6 @@ the request whose transaction wrote the event.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
@@ -19,11 +18,15 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import Span, SpanKind
 
+__all__ = ["Span", "SpanKind"]
+
 _TRACER_NAME = "proliferate"
 _provider: TracerProvider | None = None
 
 
-def setup_tracing(service: str, exporter: SpanExporter | None = None, *, otlp_endpoint: str | None = None) -> None:
+def setup_tracing(
+    service: str, exporter: SpanExporter | None = None, *, otlp_endpoint: str | None = None
+) -> None:
     """Install the process's tracer provider once; later calls only add processors."""
     global _provider
     if _provider is None:
@@ -98,7 +101,3 @@ def span_from(
 def current_trace_id() -> str | None:
     ctx = trace.get_current_span().get_span_context()
     return format(ctx.trace_id, "032x") if ctx.is_valid else None
-
-
-def disabled() -> bool:
-    return os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true"

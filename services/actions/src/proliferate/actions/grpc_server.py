@@ -25,7 +25,10 @@ class ActionsServiceServicer(actions_pb2_grpc.ActionsServiceServicer):
 def registrar(runtime: Runtime[Settings]) -> Callable[[GrpcServer], None]:
     def register(server: GrpcServer) -> None:
         server.register(
-            SERVICE_NAME, actions_pb2_grpc.add_ActionsServiceServicer_to_server, ActionsServiceServicer(), ALLOWED_CALLERS
+            SERVICE_NAME,
+            actions_pb2_grpc.add_ActionsServiceServicer_to_server,
+            ActionsServiceServicer(),
+            ALLOWED_CALLERS,
         )
 
     return register

@@ -25,7 +25,10 @@ class AuthServiceServicer(auth_pb2_grpc.AuthServiceServicer):
 def registrar(runtime: Runtime[Settings]) -> Callable[[GrpcServer], None]:
     def register(server: GrpcServer) -> None:
         server.register(
-            SERVICE_NAME, auth_pb2_grpc.add_AuthServiceServicer_to_server, AuthServiceServicer(), ALLOWED_CALLERS
+            SERVICE_NAME,
+            auth_pb2_grpc.add_AuthServiceServicer_to_server,
+            AuthServiceServicer(),
+            ALLOWED_CALLERS,
         )
 
     return register

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from proliferate.automations import grpc_server, worker
 from proliferate.kit.runtime import Runtime, ServiceDefinition, ServiceParts, run_main
 from proliferate.kit.settings import ServiceSettings
-from proliferate.automations import grpc_server, worker
 
 
 class Settings(ServiceSettings, frozen=True, kw_only=True):

@@ -25,7 +25,10 @@ class AutomationsServiceServicer(automations_pb2_grpc.AutomationsServiceServicer
 def registrar(runtime: Runtime[Settings]) -> Callable[[GrpcServer], None]:
     def register(server: GrpcServer) -> None:
         server.register(
-            SERVICE_NAME, automations_pb2_grpc.add_AutomationsServiceServicer_to_server, AutomationsServiceServicer(), ALLOWED_CALLERS
+            SERVICE_NAME,
+            automations_pb2_grpc.add_AutomationsServiceServicer_to_server,
+            AutomationsServiceServicer(),
+            ALLOWED_CALLERS,
         )
 
     return register

@@ -25,7 +25,10 @@ class BillingServiceServicer(billing_pb2_grpc.BillingServiceServicer):
 def registrar(runtime: Runtime[Settings]) -> Callable[[GrpcServer], None]:
     def register(server: GrpcServer) -> None:
         server.register(
-            SERVICE_NAME, billing_pb2_grpc.add_BillingServiceServicer_to_server, BillingServiceServicer(), ALLOWED_CALLERS
+            SERVICE_NAME,
+            billing_pb2_grpc.add_BillingServiceServicer_to_server,
+            BillingServiceServicer(),
+            ALLOWED_CALLERS,
         )
 
     return register

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from litestar import Litestar
-
 from proliferate.kit import http
 from proliferate.kit.topology import SERVICES
 

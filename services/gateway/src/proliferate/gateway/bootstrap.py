@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from proliferate.gateway import app, grpc_server, worker
 from proliferate.kit.runtime import HttpEdge, Runtime, ServiceDefinition, ServiceParts, run_main
 from proliferate.kit.settings import ListenPort, ServiceSettings
-from proliferate.gateway import app, grpc_server, worker
 
 
 class Settings(ServiceSettings, frozen=True, kw_only=True):

@@ -25,7 +25,10 @@ class SessionServiceServicer(gateway_pb2_grpc.SessionServiceServicer):
 def registrar(runtime: Runtime[Settings]) -> Callable[[GrpcServer], None]:
     def register(server: GrpcServer) -> None:
         server.register(
-            SERVICE_NAME, gateway_pb2_grpc.add_SessionServiceServicer_to_server, SessionServiceServicer(), ALLOWED_CALLERS
+            SERVICE_NAME,
+            gateway_pb2_grpc.add_SessionServiceServicer_to_server,
+            SessionServiceServicer(),
+            ALLOWED_CALLERS,
         )
 
     return register

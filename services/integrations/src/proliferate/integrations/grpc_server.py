@@ -25,7 +25,10 @@ class IntegrationsServiceServicer(integrations_pb2_grpc.IntegrationsServiceServi
 def registrar(runtime: Runtime[Settings]) -> Callable[[GrpcServer], None]:
     def register(server: GrpcServer) -> None:
         server.register(
-            SERVICE_NAME, integrations_pb2_grpc.add_IntegrationsServiceServicer_to_server, IntegrationsServiceServicer(), ALLOWED_CALLERS
+            SERVICE_NAME,
+            integrations_pb2_grpc.add_IntegrationsServiceServicer_to_server,
+            IntegrationsServiceServicer(),
+            ALLOWED_CALLERS,
         )
 
     return register

@@ -9,8 +9,8 @@ from proliferate.kit.rpc import GrpcServer
 from proliferate.protos.llm_proxy.v1 import llm_proxy_pb2, llm_proxy_pb2_grpc
 
 if TYPE_CHECKING:
-    from proliferate.llm_proxy.bootstrap import Settings
     from proliferate.kit.runtime import Runtime
+    from proliferate.llm_proxy.bootstrap import Settings
 
 SERVICE_NAME = llm_proxy_pb2.DESCRIPTOR.services_by_name["LlmProxyService"].full_name
 
@@ -25,7 +25,10 @@ class LlmProxyServiceServicer(llm_proxy_pb2_grpc.LlmProxyServiceServicer):
 def registrar(runtime: Runtime[Settings]) -> Callable[[GrpcServer], None]:
     def register(server: GrpcServer) -> None:
         server.register(
-            SERVICE_NAME, llm_proxy_pb2_grpc.add_LlmProxyServiceServicer_to_server, LlmProxyServiceServicer(), ALLOWED_CALLERS
+            SERVICE_NAME,
+            llm_proxy_pb2_grpc.add_LlmProxyServiceServicer_to_server,
+            LlmProxyServiceServicer(),
+            ALLOWED_CALLERS,
         )
 
     return register

@@ -11,8 +11,8 @@ from proliferate.kit.bus import ConsumerSpec
 from proliferate.kit.periodic import PeriodicJob
 
 if TYPE_CHECKING:
-    from proliferate.llm_proxy.bootstrap import Settings
     from proliferate.kit.runtime import Runtime
+    from proliferate.llm_proxy.bootstrap import Settings
 
 
 def consumers(runtime: Runtime[Settings]) -> list[ConsumerSpec]:

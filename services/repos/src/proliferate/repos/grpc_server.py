@@ -9,8 +9,8 @@ from proliferate.kit.rpc import GrpcServer
 from proliferate.protos.repos.v1 import repos_pb2, repos_pb2_grpc
 
 if TYPE_CHECKING:
-    from proliferate.repos.bootstrap import Settings
     from proliferate.kit.runtime import Runtime
+    from proliferate.repos.bootstrap import Settings
 
 SERVICE_NAME = repos_pb2.DESCRIPTOR.services_by_name["ReposService"].full_name
 
@@ -25,7 +25,10 @@ class ReposServiceServicer(repos_pb2_grpc.ReposServiceServicer):
 def registrar(runtime: Runtime[Settings]) -> Callable[[GrpcServer], None]:
     def register(server: GrpcServer) -> None:
         server.register(
-            SERVICE_NAME, repos_pb2_grpc.add_ReposServiceServicer_to_server, ReposServiceServicer(), ALLOWED_CALLERS
+            SERVICE_NAME,
+            repos_pb2_grpc.add_ReposServiceServicer_to_server,
+            ReposServiceServicer(),
+            ALLOWED_CALLERS,
         )
 
     return register

@@ -1,1 +1,4 @@
-"""The sandbox service: providers (local, Modal, E2B), sandbox boot and snapshot mechanics (`sandbox-provider.md`)."""
+"""The sandbox service: providers (local, Modal, E2B), sandbox boot and snapshot mechanics.
+
+Spec: `sandbox-provider.md`.
+"""

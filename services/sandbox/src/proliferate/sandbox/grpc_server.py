@@ -9,8 +9,8 @@ from proliferate.kit.rpc import GrpcServer
 from proliferate.protos.sandbox.v1 import sandbox_pb2, sandbox_pb2_grpc
 
 if TYPE_CHECKING:
-    from proliferate.sandbox.bootstrap import Settings
     from proliferate.kit.runtime import Runtime
+    from proliferate.sandbox.bootstrap import Settings
 
 SERVICE_NAME = sandbox_pb2.DESCRIPTOR.services_by_name["SandboxService"].full_name
 
@@ -25,7 +25,10 @@ class SandboxServiceServicer(sandbox_pb2_grpc.SandboxServiceServicer):
 def registrar(runtime: Runtime[Settings]) -> Callable[[GrpcServer], None]:
     def register(server: GrpcServer) -> None:
         server.register(
-            SERVICE_NAME, sandbox_pb2_grpc.add_SandboxServiceServicer_to_server, SandboxServiceServicer(), ALLOWED_CALLERS
+            SERVICE_NAME,
+            sandbox_pb2_grpc.add_SandboxServiceServicer_to_server,
+            SandboxServiceServicer(),
+            ALLOWED_CALLERS,
         )
 
     return register

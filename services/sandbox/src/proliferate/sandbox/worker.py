@@ -11,8 +11,8 @@ from proliferate.kit.bus import ConsumerSpec
 from proliferate.kit.periodic import PeriodicJob
 
 if TYPE_CHECKING:
-    from proliferate.sandbox.bootstrap import Settings
     from proliferate.kit.runtime import Runtime
+    from proliferate.sandbox.bootstrap import Settings
 
 
 def consumers(runtime: Runtime[Settings]) -> list[ConsumerSpec]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from litestar import Litestar
-
 from proliferate.kit import http
 
 if TYPE_CHECKING:
-    from proliferate.triggers.bootstrap import Settings
     from proliferate.kit.runtime import Runtime
+    from proliferate.triggers.bootstrap import Settings
 
 
 def create_app(runtime: Runtime[Settings]) -> Litestar:

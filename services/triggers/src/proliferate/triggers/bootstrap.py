@@ -19,7 +19,9 @@ async def assemble(runtime: Runtime[Settings]) -> ServiceParts:
         register_grpc=grpc_server.registrar(runtime),
         consumers=worker.consumers(runtime),
         jobs=worker.jobs(runtime),
-        http=HttpEdge(app.create_app(runtime), runtime.settings.triggers_host, runtime.settings.triggers_port),
+        http=HttpEdge(
+            app.create_app(runtime), runtime.settings.triggers_host, runtime.settings.triggers_port
+        ),
     )
 
 

@@ -9,8 +9,8 @@ from proliferate.kit.rpc import GrpcServer
 from proliferate.protos.triggers.v1 import triggers_pb2, triggers_pb2_grpc
 
 if TYPE_CHECKING:
-    from proliferate.triggers.bootstrap import Settings
     from proliferate.kit.runtime import Runtime
+    from proliferate.triggers.bootstrap import Settings
 
 SERVICE_NAME = triggers_pb2.DESCRIPTOR.services_by_name["TriggersService"].full_name
 
@@ -25,7 +25,10 @@ class TriggersServiceServicer(triggers_pb2_grpc.TriggersServiceServicer):
 def registrar(runtime: Runtime[Settings]) -> Callable[[GrpcServer], None]:
     def register(server: GrpcServer) -> None:
         server.register(
-            SERVICE_NAME, triggers_pb2_grpc.add_TriggersServiceServicer_to_server, TriggersServiceServicer(), ALLOWED_CALLERS
+            SERVICE_NAME,
+            triggers_pb2_grpc.add_TriggersServiceServicer_to_server,
+            TriggersServiceServicer(),
+            ALLOWED_CALLERS,
         )
 
     return register
