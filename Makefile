@@ -8,11 +8,17 @@ TOOLS := $(CURDIR)/.tools
 UV ?= $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 PYTHON ?= python3
 
+# The agent: the real OpenCode binary from npm, pinned, installed into .cache/ (never by hand).
+OPENCODE_VERSION := 1.18.33
+OPENCODE_DIR := $(CURDIR)/.cache/opencode
+OPENCODE_BIN := $(OPENCODE_DIR)/node_modules/.bin/opencode
+export OPENCODE_BIN
+
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON_PREFERENCE := only-system
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help dev test lint typecheck unit e2e protos protos-check bench sync migrate clean
+.PHONY: help dev test lint typecheck unit e2e protos protos-check bench sync migrate clean tools opencode system-deps
 
 help:
 	@echo "make dev     run the whole platform locally (embedded Postgres and NATS)"
@@ -31,7 +37,27 @@ sync: $(if $(findstring $(TOOLS),$(UV)),$(TOOLS)/bin/uv)
 	@echo "▶ syncing the environment (uv sync --frozen)"
 	@$(UV) sync --frozen --all-packages
 
-dev: sync
+$(OPENCODE_BIN):
+	@echo "▶ installing OpenCode $(OPENCODE_VERSION) into .cache/opencode"
+	@command -v npm >/dev/null || { echo "npm is needed to install OpenCode (Node.js 20+)"; exit 1; }
+	@npm install --silent --no-audit --no-fund --prefix $(OPENCODE_DIR) opencode-ai@$(OPENCODE_VERSION)
+	@$(OPENCODE_BIN) --version >/dev/null
+
+opencode: $(OPENCODE_BIN)
+
+# bubblewrap isolates local sandboxes; installed when this machine lets us (root + apt).
+system-deps:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "▶ installing bubblewrap"; \
+	    apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
+	      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null 2>&1; } || \
+	      echo "bubblewrap could not be installed: local sandboxes run in process isolation only"; \
+	  else echo "bubblewrap not installed (needs root and apt): local sandboxes run in process isolation only"; fi; }
+
+tools: sync opencode system-deps
+
+dev: tools
 	@$(UV) run --frozen --no-sync python -m proliferate.devkit.launcher
 
 migrate: sync
@@ -44,10 +70,10 @@ lint: sync
 typecheck: sync
 	MYPYPATH=$$(ls -d libs/*/src services/*/src | paste -sd:) $(UV) run --frozen --no-sync mypy
 
-unit: sync
+unit: tools
 	$(UV) run --frozen --no-sync pytest libs services
 
-e2e: sync
+e2e: tools
 	$(UV) run --frozen --no-sync pytest tests-e2e
 
 test: lint typecheck unit e2e

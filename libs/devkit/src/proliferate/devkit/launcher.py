@@ -7,12 +7,21 @@
 3. Every service starts as a child process; each log line is prefixed with its service.
 4. When the gateway's `/readyz` says all ten services are SERVING, the URL is printed.
 5. Ctrl-C (SIGINT) or SIGTERM stops everything, children first, and leaves no process.
+
+Services extend the launcher without editing it: an optional module `proliferate.<service>.dev`
+may define any of
+    dev_environment(ctx: DevContext) -> dict[str, dict[str, str]]   # service -> extra env
+    dev_processes(ctx: DevContext) -> list[DevProcess]              # helper processes, started first
+    async dev_after_start(ctx: DevContext) -> list[str]             # lines printed once all serve
+(`DevContext.state` keeps generated dev secrets under .dev/ so a second run reuses them.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
+import importlib.util
 import json
 import os
 import secrets
@@ -20,7 +29,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +38,7 @@ import httpx
 from proliferate.devkit.infra import EmbeddedNats, EmbeddedPostgres, free_port, port_is_free
 from proliferate.devkit.paths import dev_dir
 from proliferate.devkit.platform import PlatformDatabase
-from proliferate.kit.topology import SERVICES
+from proliferate.kit.topology import HTTP_SERVICES, SERVICES
 
 READY_TIMEOUT_S = 120.0
 STOP_GRACE_S = 15.0
@@ -88,6 +97,13 @@ class DevState:
     path: Path
     values: dict[str, str] = field(default_factory=dict)
 
+    def get_or_create(self, key: str, make: Callable[[], str]) -> str:
+        if key not in self.values:
+            self.values[key] = make()
+            self.path.write_text(json.dumps(self.values, indent=2))
+            self.path.chmod(0o600)
+        return self.values[key]
+
     @classmethod
     def load(cls, path: Path) -> DevState:
         values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
@@ -105,6 +121,46 @@ class DevState:
 
 
 @dataclass
+class DevProcess:
+    """A helper process a service needs in development (e.g. a scripted model server)."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    ready_url: str | None = None  # polled until it answers < 500 before services start
+
+
+@dataclass
+class DevContext:
+    dev_dir: Path
+    state: DevState
+    gateway_url: str
+    grpc_addresses: dict[str, str]
+    http_ports: dict[str, int]
+    env: dict[str, dict[str, str]] = field(default_factory=dict)  # filled before dev_after_start
+    _ports: dict[str, int] = field(default_factory=dict)
+
+    def secret(self, key: str, make: Callable[[], str]) -> str:
+        """A value generated once and kept in .dev/secrets.json."""
+        return self.state.get_or_create(key, make)
+
+    def port(self, name: str) -> int:
+        """A free port for `name`, the same one for the whole run."""
+        if name not in self._ports:
+            self._ports[name] = free_port()
+        return self._ports[name]
+
+
+def _hooks() -> dict[str, Any]:
+    found = {}
+    for service in SERVICES:
+        spec = importlib.util.find_spec(f"proliferate.{service}.dev")
+        if spec is not None:
+            found[service] = importlib.import_module(f"proliferate.{service}.dev")
+    return found
+
+
+@dataclass
 class Child:
     service: str
     process: asyncio.subprocess.Process
@@ -119,9 +175,9 @@ class Launcher:
         self.pg: EmbeddedPostgres | None = None
         self.nats: EmbeddedNats | None = None
         self.children: dict[str, Child] = {}
+        self.helpers: list[Child] = []
         self.env: dict[str, dict[str, str]] = {}
         self.stopping = asyncio.Event()
-        self.post_start: list[Callable[[Launcher], Awaitable[None]]] = []
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -161,12 +217,30 @@ class Launcher:
         if not port_is_free(gateway_port):
             raise RuntimeError(f"port {gateway_port} is in use: set GATEWAY_PORT to another port")
         self.env = self._service_env(database, nats_url, state, gateway_port)
+        hooks = _hooks()
+        ctx = DevContext(
+            dev_dir=self.root,
+            state=state,
+            gateway_url=f"http://127.0.0.1:{gateway_port}",
+            grpc_addresses={s: self.env[s][f"{s.upper()}_GRPC_ADDRESS"] for s in SERVICES},
+            http_ports={s: int(self.env[s][f"{s.upper()}_PORT"]) for s in HTTP_SERVICES},
+        )
+        for module in hooks.values():
+            if hasattr(module, "dev_environment"):
+                for service, extra in module.dev_environment(ctx).items():
+                    self.env[service].update(extra)
+        for module in hooks.values():
+            for process in getattr(module, "dev_processes", lambda _: [])(ctx):
+                await self._spawn_helper(process)
         self.console.step(f"starting {len(SERVICES)} services")
         for service in SERVICES:
             await self._spawn(service)
         await self._wait_ready(gateway_port)
-        for hook in self.post_start:
-            await hook(self)
+        ctx.env = self.env
+        for module in hooks.values():
+            if hasattr(module, "dev_after_start"):
+                for line in await module.dev_after_start(ctx):
+                    self.console.done(line)
         self.console.done(f"Proliferate is running in {time.monotonic() - t0:.1f}s")
         self.console.done(f"gateway: http://127.0.0.1:{gateway_port}   (Ctrl-C stops everything)")
 
@@ -200,6 +274,7 @@ class Launcher:
         grpc_ports = {service: free_port() for service in SERVICES}
         common = {
             "NATS_URL": nats_url,
+            "PROLIFERATE_DEV_DIR": str(self.root),
             "SERVICE_AUTH_SECRET": state.values["service_auth_secret"],
             "PROLIFERATE_ENV": "dev",
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "info"),
@@ -207,10 +282,11 @@ class Launcher:
             "PYTHONUNBUFFERED": "1",
             **{f"{s.upper()}_GRPC_ADDRESS": f"127.0.0.1:{p}" for s, p in grpc_ports.items()},
         }
-        if "TRIGGERS_PORT" not in os.environ:
-            common["TRIGGERS_PORT"] = str(free_port())
-        if "LLM_PROXY_PORT" not in os.environ:
-            common["LLM_PROXY_PORT"] = str(free_port())
+        for service in HTTP_SERVICES:
+            if service != "gateway":
+                common[f"{service.upper()}_PORT"] = os.environ.get(f"{service.upper()}_PORT") or str(
+                    free_port()
+                )
         base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
         return {
             service: {
@@ -222,20 +298,44 @@ class Launcher:
             for service in SERVICES
         }
 
-    async def _spawn(self, service: str, restarts: int = 0) -> None:
-        prefix = (
-            [shutil.which("setpriv") or "", "--pdeathsig", "TERM", "--"] if shutil.which("setpriv") else []
-        )
-        process = await asyncio.create_subprocess_exec(
+    async def _spawn_helper(self, helper: DevProcess) -> None:
+        self.console.step(f"starting {helper.name}")
+        process = await self._start_process(helper.argv, {**os.environ, **helper.env})
+        pump = asyncio.create_task(self._pump(helper.name, process))
+        self.helpers.append(Child(helper.name, process, pump))
+        if helper.ready_url is not None:
+            await self._wait_helper(helper, process)
+        self.console.done(f"{helper.name} running")
+
+    async def _wait_helper(self, helper: DevProcess, process: asyncio.subprocess.Process) -> None:
+        assert helper.ready_url is not None
+        deadline = time.monotonic() + 60
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if process.returncode is not None:
+                    raise RuntimeError(f"{helper.name} exited with {process.returncode} while starting")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(helper.ready_url)).status_code < 500:
+                        return
+                await asyncio.sleep(0.2)
+        raise RuntimeError(f"{helper.name} did not answer {helper.ready_url} within 60s")
+
+    async def _start_process(self, argv: list[str], env: dict[str, str]) -> asyncio.subprocess.Process:
+        setpriv = shutil.which("setpriv")
+        prefix = [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
+        return await asyncio.create_subprocess_exec(
             *prefix,
-            sys.executable,
-            "-m",
-            f"proliferate.{service}",
-            env=self.env[service],
+            *argv,
+            env=env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL,
             start_new_session=True,
+        )
+
+    async def _spawn(self, service: str, restarts: int = 0) -> None:
+        process = await self._start_process(
+            [sys.executable, "-m", f"proliferate.{service}"], self.env[service]
         )
         pump = asyncio.create_task(self._pump(service, process))
         self.children[service] = Child(service, process, pump, restarts)
@@ -292,12 +392,22 @@ class Launcher:
     async def _shutdown(self) -> None:
         if self.children:
             self.console.step("stopping services")
-        for child in self.children.values():
+        await self._stop_all(list(self.children.values()))
+        await self._stop_all(self.helpers)
+        if self.nats is not None:
+            await asyncio.to_thread(self.nats.stop)
+        if self.pg is not None:
+            await asyncio.to_thread(self.pg.stop)
+        if self.children or self.pg or self.nats:
+            self.console.done("stopped")
+
+    async def _stop_all(self, children: list[Child]) -> None:
+        for child in children:
             if child.process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.process.pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_S
-        for child in self.children.values():
+        for child in children:
             remaining = max(deadline - time.monotonic(), 0.1)
             try:
                 await asyncio.wait_for(child.process.wait(), remaining)
@@ -308,12 +418,6 @@ class Launcher:
                 await child.process.wait()
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(child.pump, 2)
-        if self.nats is not None:
-            await asyncio.to_thread(self.nats.stop)
-        if self.pg is not None:
-            await asyncio.to_thread(self.pg.stop)
-        if self.children or self.pg or self.nats:
-            self.console.done("stopped")
 
 
 def _saved_port(path: Path) -> int:

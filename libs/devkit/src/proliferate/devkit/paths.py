@@ -24,3 +24,9 @@ def dev_dir() -> Path:
 
 def cache_dir() -> Path:
     return Path(os.environ.get("PROLIFERATE_CACHE_DIR") or repo_root() / ".cache").resolve()
+
+
+def opencode_bin() -> Path:
+    """The pinned OpenCode binary installed by `make opencode` (or `OPENCODE_BIN`)."""
+    env = os.environ.get("OPENCODE_BIN")
+    return Path(env) if env else cache_dir() / "opencode" / "node_modules" / ".bin" / "opencode"
