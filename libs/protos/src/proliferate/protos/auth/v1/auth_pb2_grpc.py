@@ -3,6 +3,8 @@
 import grpc
 import warnings
 
+from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
+from proliferate.protos.auth.v1 import auth_pb2 as proliferate_dot_auth_dot_v1_dot_auth__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -26,7 +28,11 @@ if _version_not_supported:
 
 class AuthServiceStub:
     """AuthService: users, organizations, members, sign-in and API keys (auth.md §4.1).
-    Methods are only ever added (fields optional first); each lands with the issue that builds it.
+    Methods are only ever added (fields optional first).
+
+    Callers (grpc_server.ALLOWED_CALLERS): every method is served to the gateway, which forwards
+    the authenticated Principal inside the service credential; GetJwks to any service;
+    GetMembership also to actions and integrations.
     """
 
     def __init__(self, channel):
@@ -35,16 +41,786 @@ class AuthServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.SignUp = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/SignUp',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.SignUpRequest.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.SignInResult.FromString,
+                _registered_method=True)
+        self.SignInWithPassword = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/SignInWithPassword',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.SignInWithPasswordRequest.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.SignInResult.FromString,
+                _registered_method=True)
+        self.BeginOAuth = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/BeginOAuth',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.BeginOAuthRequest.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.BeginOAuthResponse.FromString,
+                _registered_method=True)
+        self.CompleteOAuth = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/CompleteOAuth',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.CompleteOAuthRequest.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.SignInResult.FromString,
+                _registered_method=True)
+        self.VerifyEmail = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/VerifyEmail',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.VerifyEmailRequest.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.SignInResult.FromString,
+                _registered_method=True)
+        self.ResendVerification = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/ResendVerification',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.ResendVerificationRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.RequestPasswordReset = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/RequestPasswordReset',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.RequestPasswordResetRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.ResetPassword = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/ResetPassword',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.ResetPasswordRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.ListSignInProviders = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/ListSignInProviders',
+                request_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.ListSignInProvidersResponse.FromString,
+                _registered_method=True)
+        self.SignOut = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/SignOut',
+                request_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.Authenticate = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/Authenticate',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.AuthenticateRequest.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Principal.FromString,
+                _registered_method=True)
+        self.IssueAccessToken = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/IssueAccessToken',
+                request_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Token.FromString,
+                _registered_method=True)
+        self.IssueSandboxToken = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/IssueSandboxToken',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.IssueSandboxTokenRequest.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Token.FromString,
+                _registered_method=True)
+        self.GetJwks = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/GetJwks',
+                request_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Jwks.FromString,
+                _registered_method=True)
+        self.SetActiveOrganization = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/SetActiveOrganization',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.SetActiveOrganizationRequest.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Principal.FromString,
+                _registered_method=True)
+        self.GetMe = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/GetMe',
+                request_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Me.FromString,
+                _registered_method=True)
+        self.BatchGetUsers = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/BatchGetUsers',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.BatchGetUsersRequest.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.BatchGetUsersResponse.FromString,
+                _registered_method=True)
+        self.GetMembership = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/GetMembership',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.GetMembershipRequest.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Membership.FromString,
+                _registered_method=True)
+        self.ListMyOrganizations = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/ListMyOrganizations',
+                request_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.ListMyOrganizationsResponse.FromString,
+                _registered_method=True)
+        self.CreateOrganization = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/CreateOrganization',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.CreateOrganizationRequest.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Organization.FromString,
+                _registered_method=True)
+        self.GetOrganization = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/GetOrganization',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.OrganizationRef.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Organization.FromString,
+                _registered_method=True)
+        self.UpdateOrganization = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/UpdateOrganization',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.UpdateOrganizationRequest.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Organization.FromString,
+                _registered_method=True)
+        self.SetAllowedDomains = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/SetAllowedDomains',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.SetAllowedDomainsRequest.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Organization.FromString,
+                _registered_method=True)
+        self.GetDomainSuggestions = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/GetDomainSuggestions',
+                request_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.DomainSuggestions.FromString,
+                _registered_method=True)
+        self.ListMembers = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/ListMembers',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.OrganizationRef.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.ListMembersResponse.FromString,
+                _registered_method=True)
+        self.UpdateMemberRole = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/UpdateMemberRole',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.UpdateMemberRoleRequest.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Member.FromString,
+                _registered_method=True)
+        self.RemoveMember = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/RemoveMember',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.MemberRef.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.LeaveOrganization = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/LeaveOrganization',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.OrganizationRef.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.CreateInvitation = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/CreateInvitation',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.CreateInvitationRequest.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.CreateInvitationResponse.FromString,
+                _registered_method=True)
+        self.ListInvitations = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/ListInvitations',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.OrganizationRef.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.ListInvitationsResponse.FromString,
+                _registered_method=True)
+        self.CancelInvitation = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/CancelInvitation',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.InvitationRef.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Invitation.FromString,
+                _registered_method=True)
+        self.GetInvitationPreview = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/GetInvitationPreview',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.InvitationToken.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.InvitationPreview.FromString,
+                _registered_method=True)
+        self.AcceptInvitation = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/AcceptInvitation',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.InvitationToken.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Member.FromString,
+                _registered_method=True)
+        self.RejectInvitation = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/RejectInvitation',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.InvitationToken.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Invitation.FromString,
+                _registered_method=True)
+        self.GetOnboardingStatus = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/GetOnboardingStatus',
+                request_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.OnboardingStatus.FromString,
+                _registered_method=True)
+        self.SaveOnboardingAnswers = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/SaveOnboardingAnswers',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.OnboardingAnswers.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.OnboardingStatus.FromString,
+                _registered_method=True)
+        self.StartTrial = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/StartTrial',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.StartTrialRequest.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.StartTrialResponse.FromString,
+                _registered_method=True)
+        self.CompleteOnboarding = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/CompleteOnboarding',
+                request_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.OnboardingStatus.FromString,
+                _registered_method=True)
+        self.CreateApiKey = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/CreateApiKey',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.CreatedApiKey.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/ListApiKeys',
+                request_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/RevokeApiKey',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.ApiKeyRef.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.ApiKey.FromString,
+                _registered_method=True)
+        self.GetAdminStatus = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/GetAdminStatus',
+                request_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminStatus.FromString,
+                _registered_method=True)
+        self.AdminListUsers = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/AdminListUsers',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminListRequest.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminListUsersResponse.FromString,
+                _registered_method=True)
+        self.AdminListOrganizations = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/AdminListOrganizations',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminListRequest.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminListOrganizationsResponse.FromString,
+                _registered_method=True)
+        self.StartImpersonation = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/StartImpersonation',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.StartImpersonationRequest.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminStatus.FromString,
+                _registered_method=True)
+        self.SwitchImpersonatedOrganization = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/SwitchImpersonatedOrganization',
+                request_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.SwitchImpersonatedOrganizationRequest.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminStatus.FromString,
+                _registered_method=True)
+        self.StopImpersonation = channel.unary_unary(
+                '/proliferate.auth.v1.AuthService/StopImpersonation',
+                request_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+                response_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminStatus.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
     """AuthService: users, organizations, members, sign-in and API keys (auth.md §4.1).
-    Methods are only ever added (fields optional first); each lands with the issue that builds it.
+    Methods are only ever added (fields optional first).
+
+    Callers (grpc_server.ALLOWED_CALLERS): every method is served to the gateway, which forwards
+    the authenticated Principal inside the service credential; GetJwks to any service;
+    GetMembership also to actions and integrations.
     """
+
+    def SignUp(self, request, context):
+        """--- sign-in (public: called by the gateway without a principal) ---
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignInWithPassword(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BeginOAuth(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteOAuth(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyEmail(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResendVerification(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestPasswordReset(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetPassword(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSignInProviders(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignOut(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Authenticate(self, request, context):
+        """--- caller verification ---
+        service-only: gateway
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueAccessToken(self, request, context):
+        """user principal -> JWT
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueSandboxToken(self, request, context):
+        """service-only: gateway
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJwks(self, request, context):
+        """service-only: any
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetActiveOrganization(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMe(self, request, context):
+        """--- users, organizations, members, invitations ---
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchGetUsers(self, request, context):
+        """service-only, <= 100 ids
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMembership(self, request, context):
+        """service-only
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMyOrganizations(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateOrganization(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOrganization(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateOrganization(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetAllowedDomains(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDomainSuggestions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMembers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateMemberRole(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveMember(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LeaveOrganization(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateInvitation(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListInvitations(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelInvitation(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInvitationPreview(self, request, context):
+        """public, by link token
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcceptInvitation(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectInvitation(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOnboardingStatus(self, request, context):
+        """--- onboarding (active organization) ---
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SaveOnboardingAnswers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartTrial(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteOnboarding(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateApiKey(self, request, context):
+        """--- API keys (active organization) ---
+        the key is returned once
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAdminStatus(self, request, context):
+        """--- super-admin (all but GetAdminStatus need a super-admin) ---
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdminListUsers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdminListOrganizations(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartImpersonation(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SwitchImpersonatedOrganization(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopImpersonation(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'SignUp': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignUp,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.SignUpRequest.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.SignInResult.SerializeToString,
+            ),
+            'SignInWithPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignInWithPassword,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.SignInWithPasswordRequest.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.SignInResult.SerializeToString,
+            ),
+            'BeginOAuth': grpc.unary_unary_rpc_method_handler(
+                    servicer.BeginOAuth,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.BeginOAuthRequest.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.BeginOAuthResponse.SerializeToString,
+            ),
+            'CompleteOAuth': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteOAuth,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.CompleteOAuthRequest.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.SignInResult.SerializeToString,
+            ),
+            'VerifyEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyEmail,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.VerifyEmailRequest.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.SignInResult.SerializeToString,
+            ),
+            'ResendVerification': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResendVerification,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.ResendVerificationRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'RequestPasswordReset': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestPasswordReset,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.RequestPasswordResetRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'ResetPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetPassword,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.ResetPasswordRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'ListSignInProviders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSignInProviders,
+                    request_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.ListSignInProvidersResponse.SerializeToString,
+            ),
+            'SignOut': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignOut,
+                    request_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'Authenticate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Authenticate,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.AuthenticateRequest.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Principal.SerializeToString,
+            ),
+            'IssueAccessToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueAccessToken,
+                    request_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Token.SerializeToString,
+            ),
+            'IssueSandboxToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueSandboxToken,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.IssueSandboxTokenRequest.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Token.SerializeToString,
+            ),
+            'GetJwks': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJwks,
+                    request_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Jwks.SerializeToString,
+            ),
+            'SetActiveOrganization': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetActiveOrganization,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.SetActiveOrganizationRequest.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Principal.SerializeToString,
+            ),
+            'GetMe': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMe,
+                    request_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Me.SerializeToString,
+            ),
+            'BatchGetUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetUsers,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.BatchGetUsersRequest.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.BatchGetUsersResponse.SerializeToString,
+            ),
+            'GetMembership': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMembership,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.GetMembershipRequest.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Membership.SerializeToString,
+            ),
+            'ListMyOrganizations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMyOrganizations,
+                    request_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.ListMyOrganizationsResponse.SerializeToString,
+            ),
+            'CreateOrganization': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateOrganization,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.CreateOrganizationRequest.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Organization.SerializeToString,
+            ),
+            'GetOrganization': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOrganization,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.OrganizationRef.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Organization.SerializeToString,
+            ),
+            'UpdateOrganization': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateOrganization,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.UpdateOrganizationRequest.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Organization.SerializeToString,
+            ),
+            'SetAllowedDomains': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAllowedDomains,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.SetAllowedDomainsRequest.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Organization.SerializeToString,
+            ),
+            'GetDomainSuggestions': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDomainSuggestions,
+                    request_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.DomainSuggestions.SerializeToString,
+            ),
+            'ListMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMembers,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.OrganizationRef.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.ListMembersResponse.SerializeToString,
+            ),
+            'UpdateMemberRole': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateMemberRole,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.UpdateMemberRoleRequest.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Member.SerializeToString,
+            ),
+            'RemoveMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveMember,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.MemberRef.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'LeaveOrganization': grpc.unary_unary_rpc_method_handler(
+                    servicer.LeaveOrganization,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.OrganizationRef.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'CreateInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateInvitation,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.CreateInvitationRequest.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.CreateInvitationResponse.SerializeToString,
+            ),
+            'ListInvitations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInvitations,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.OrganizationRef.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.ListInvitationsResponse.SerializeToString,
+            ),
+            'CancelInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelInvitation,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.InvitationRef.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Invitation.SerializeToString,
+            ),
+            'GetInvitationPreview': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInvitationPreview,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.InvitationToken.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.InvitationPreview.SerializeToString,
+            ),
+            'AcceptInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcceptInvitation,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.InvitationToken.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Member.SerializeToString,
+            ),
+            'RejectInvitation': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectInvitation,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.InvitationToken.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.Invitation.SerializeToString,
+            ),
+            'GetOnboardingStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOnboardingStatus,
+                    request_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.OnboardingStatus.SerializeToString,
+            ),
+            'SaveOnboardingAnswers': grpc.unary_unary_rpc_method_handler(
+                    servicer.SaveOnboardingAnswers,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.OnboardingAnswers.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.OnboardingStatus.SerializeToString,
+            ),
+            'StartTrial': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartTrial,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.StartTrialRequest.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.StartTrialResponse.SerializeToString,
+            ),
+            'CompleteOnboarding': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteOnboarding,
+                    request_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.OnboardingStatus.SerializeToString,
+            ),
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.CreatedApiKey.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.ApiKeyRef.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.ApiKey.SerializeToString,
+            ),
+            'GetAdminStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAdminStatus,
+                    request_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminStatus.SerializeToString,
+            ),
+            'AdminListUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdminListUsers,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminListRequest.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminListUsersResponse.SerializeToString,
+            ),
+            'AdminListOrganizations': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdminListOrganizations,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminListRequest.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminListOrganizationsResponse.SerializeToString,
+            ),
+            'StartImpersonation': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartImpersonation,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.StartImpersonationRequest.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminStatus.SerializeToString,
+            ),
+            'SwitchImpersonatedOrganization': grpc.unary_unary_rpc_method_handler(
+                    servicer.SwitchImpersonatedOrganization,
+                    request_deserializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.SwitchImpersonatedOrganizationRequest.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminStatus.SerializeToString,
+            ),
+            'StopImpersonation': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopImpersonation,
+                    request_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                    response_serializer=proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminStatus.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'proliferate.auth.v1.AuthService', rpc_method_handlers)
@@ -55,5 +831,1278 @@ def add_AuthServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class AuthService:
     """AuthService: users, organizations, members, sign-in and API keys (auth.md §4.1).
-    Methods are only ever added (fields optional first); each lands with the issue that builds it.
+    Methods are only ever added (fields optional first).
+
+    Callers (grpc_server.ALLOWED_CALLERS): every method is served to the gateway, which forwards
+    the authenticated Principal inside the service credential; GetJwks to any service;
+    GetMembership also to actions and integrations.
     """
+
+    @staticmethod
+    def SignUp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/SignUp',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.SignUpRequest.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.SignInResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignInWithPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/SignInWithPassword',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.SignInWithPasswordRequest.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.SignInResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BeginOAuth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/BeginOAuth',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.BeginOAuthRequest.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.BeginOAuthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteOAuth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/CompleteOAuth',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.CompleteOAuthRequest.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.SignInResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/VerifyEmail',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.VerifyEmailRequest.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.SignInResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResendVerification(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/ResendVerification',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.ResendVerificationRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestPasswordReset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/RequestPasswordReset',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.RequestPasswordResetRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/ResetPassword',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.ResetPasswordRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSignInProviders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/ListSignInProviders',
+            google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.ListSignInProvidersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignOut(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/SignOut',
+            google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Authenticate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/Authenticate',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.AuthenticateRequest.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.Principal.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueAccessToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/IssueAccessToken',
+            google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.Token.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueSandboxToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/IssueSandboxToken',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.IssueSandboxTokenRequest.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.Token.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJwks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/GetJwks',
+            google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.Jwks.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetActiveOrganization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/SetActiveOrganization',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.SetActiveOrganizationRequest.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.Principal.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/GetMe',
+            google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.Me.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/BatchGetUsers',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.BatchGetUsersRequest.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.BatchGetUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMembership(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/GetMembership',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.GetMembershipRequest.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.Membership.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMyOrganizations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/ListMyOrganizations',
+            google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.ListMyOrganizationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateOrganization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/CreateOrganization',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.CreateOrganizationRequest.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.Organization.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOrganization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/GetOrganization',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.OrganizationRef.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.Organization.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateOrganization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/UpdateOrganization',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.UpdateOrganizationRequest.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.Organization.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAllowedDomains(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/SetAllowedDomains',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.SetAllowedDomainsRequest.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.Organization.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDomainSuggestions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/GetDomainSuggestions',
+            google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.DomainSuggestions.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/ListMembers',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.OrganizationRef.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.ListMembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateMemberRole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/UpdateMemberRole',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.UpdateMemberRoleRequest.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.Member.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/RemoveMember',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.MemberRef.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LeaveOrganization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/LeaveOrganization',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.OrganizationRef.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/CreateInvitation',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.CreateInvitationRequest.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.CreateInvitationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInvitations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/ListInvitations',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.OrganizationRef.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.ListInvitationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/CancelInvitation',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.InvitationRef.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.Invitation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInvitationPreview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/GetInvitationPreview',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.InvitationToken.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.InvitationPreview.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcceptInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/AcceptInvitation',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.InvitationToken.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.Member.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectInvitation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/RejectInvitation',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.InvitationToken.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.Invitation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOnboardingStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/GetOnboardingStatus',
+            google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.OnboardingStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SaveOnboardingAnswers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/SaveOnboardingAnswers',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.OnboardingAnswers.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.OnboardingStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartTrial(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/StartTrial',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.StartTrialRequest.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.StartTrialResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteOnboarding(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/CompleteOnboarding',
+            google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.OnboardingStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/CreateApiKey',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.CreateApiKeyRequest.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.CreatedApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/ListApiKeys',
+            google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/RevokeApiKey',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.ApiKeyRef.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.ApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAdminStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/GetAdminStatus',
+            google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdminListUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/AdminListUsers',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminListRequest.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminListUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdminListOrganizations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/AdminListOrganizations',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminListRequest.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminListOrganizationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartImpersonation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/StartImpersonation',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.StartImpersonationRequest.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SwitchImpersonatedOrganization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/SwitchImpersonatedOrganization',
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.SwitchImpersonatedOrganizationRequest.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopImpersonation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.auth.v1.AuthService/StopImpersonation',
+            google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            proliferate_dot_auth_dot_v1_dot_auth__pb2.AdminStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

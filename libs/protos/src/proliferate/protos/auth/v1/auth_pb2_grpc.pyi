@@ -4,7 +4,9 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
+from proliferate.protos.auth.v1 import auth_pb2 as _auth_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -27,27 +29,508 @@ GRPC_VERSION: str
 
 class AuthServiceStub:
     """AuthService: users, organizations, members, sign-in and API keys (auth.md §4.1).
-    Methods are only ever added (fields optional first); each lands with the issue that builds it.
+    Methods are only ever added (fields optional first).
+
+    Callers (grpc_server.ALLOWED_CALLERS): every method is served to the gateway, which forwards
+    the authenticated Principal inside the service credential; GetJwks to any service;
+    GetMembership also to actions and integrations.
     """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AuthServiceAsyncStub: ...
+    SignUp: _grpc.UnaryUnaryMultiCallable[_auth_pb2.SignUpRequest, _auth_pb2.SignInResult]
+    """--- sign-in (public: called by the gateway without a principal) ---"""
+    SignInWithPassword: _grpc.UnaryUnaryMultiCallable[_auth_pb2.SignInWithPasswordRequest, _auth_pb2.SignInResult]
+    BeginOAuth: _grpc.UnaryUnaryMultiCallable[_auth_pb2.BeginOAuthRequest, _auth_pb2.BeginOAuthResponse]
+    CompleteOAuth: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CompleteOAuthRequest, _auth_pb2.SignInResult]
+    VerifyEmail: _grpc.UnaryUnaryMultiCallable[_auth_pb2.VerifyEmailRequest, _auth_pb2.SignInResult]
+    ResendVerification: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ResendVerificationRequest, _empty_pb2.Empty]
+    RequestPasswordReset: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RequestPasswordResetRequest, _empty_pb2.Empty]
+    ResetPassword: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ResetPasswordRequest, _empty_pb2.Empty]
+    ListSignInProviders: _grpc.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.ListSignInProvidersResponse]
+    SignOut: _grpc.UnaryUnaryMultiCallable[_empty_pb2.Empty, _empty_pb2.Empty]
+    Authenticate: _grpc.UnaryUnaryMultiCallable[_auth_pb2.AuthenticateRequest, _auth_pb2.Principal]
+    """--- caller verification ---
+    service-only: gateway
+    """
+    IssueAccessToken: _grpc.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.Token]
+    """user principal -> JWT"""
+    IssueSandboxToken: _grpc.UnaryUnaryMultiCallable[_auth_pb2.IssueSandboxTokenRequest, _auth_pb2.Token]
+    """service-only: gateway"""
+    GetJwks: _grpc.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.Jwks]
+    """service-only: any"""
+    SetActiveOrganization: _grpc.UnaryUnaryMultiCallable[_auth_pb2.SetActiveOrganizationRequest, _auth_pb2.Principal]
+    GetMe: _grpc.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.Me]
+    """--- users, organizations, members, invitations ---"""
+    BatchGetUsers: _grpc.UnaryUnaryMultiCallable[_auth_pb2.BatchGetUsersRequest, _auth_pb2.BatchGetUsersResponse]
+    """service-only, <= 100 ids"""
+    GetMembership: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetMembershipRequest, _auth_pb2.Membership]
+    """service-only"""
+    ListMyOrganizations: _grpc.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.ListMyOrganizationsResponse]
+    CreateOrganization: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateOrganizationRequest, _auth_pb2.Organization]
+    GetOrganization: _grpc.UnaryUnaryMultiCallable[_auth_pb2.OrganizationRef, _auth_pb2.Organization]
+    UpdateOrganization: _grpc.UnaryUnaryMultiCallable[_auth_pb2.UpdateOrganizationRequest, _auth_pb2.Organization]
+    SetAllowedDomains: _grpc.UnaryUnaryMultiCallable[_auth_pb2.SetAllowedDomainsRequest, _auth_pb2.Organization]
+    GetDomainSuggestions: _grpc.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.DomainSuggestions]
+    ListMembers: _grpc.UnaryUnaryMultiCallable[_auth_pb2.OrganizationRef, _auth_pb2.ListMembersResponse]
+    UpdateMemberRole: _grpc.UnaryUnaryMultiCallable[_auth_pb2.UpdateMemberRoleRequest, _auth_pb2.Member]
+    RemoveMember: _grpc.UnaryUnaryMultiCallable[_auth_pb2.MemberRef, _empty_pb2.Empty]
+    LeaveOrganization: _grpc.UnaryUnaryMultiCallable[_auth_pb2.OrganizationRef, _empty_pb2.Empty]
+    CreateInvitation: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateInvitationRequest, _auth_pb2.CreateInvitationResponse]
+    ListInvitations: _grpc.UnaryUnaryMultiCallable[_auth_pb2.OrganizationRef, _auth_pb2.ListInvitationsResponse]
+    CancelInvitation: _grpc.UnaryUnaryMultiCallable[_auth_pb2.InvitationRef, _auth_pb2.Invitation]
+    GetInvitationPreview: _grpc.UnaryUnaryMultiCallable[_auth_pb2.InvitationToken, _auth_pb2.InvitationPreview]
+    """public, by link token"""
+    AcceptInvitation: _grpc.UnaryUnaryMultiCallable[_auth_pb2.InvitationToken, _auth_pb2.Member]
+    RejectInvitation: _grpc.UnaryUnaryMultiCallable[_auth_pb2.InvitationToken, _auth_pb2.Invitation]
+    GetOnboardingStatus: _grpc.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.OnboardingStatus]
+    """--- onboarding (active organization) ---"""
+    SaveOnboardingAnswers: _grpc.UnaryUnaryMultiCallable[_auth_pb2.OnboardingAnswers, _auth_pb2.OnboardingStatus]
+    StartTrial: _grpc.UnaryUnaryMultiCallable[_auth_pb2.StartTrialRequest, _auth_pb2.StartTrialResponse]
+    CompleteOnboarding: _grpc.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.OnboardingStatus]
+    CreateApiKey: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateApiKeyRequest, _auth_pb2.CreatedApiKey]
+    """--- API keys (active organization) ---
+    the key is returned once
+    """
+    ListApiKeys: _grpc.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.ListApiKeysResponse]
+    RevokeApiKey: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ApiKeyRef, _auth_pb2.ApiKey]
+    GetAdminStatus: _grpc.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.AdminStatus]
+    """--- super-admin (all but GetAdminStatus need a super-admin) ---"""
+    AdminListUsers: _grpc.UnaryUnaryMultiCallable[_auth_pb2.AdminListRequest, _auth_pb2.AdminListUsersResponse]
+    AdminListOrganizations: _grpc.UnaryUnaryMultiCallable[_auth_pb2.AdminListRequest, _auth_pb2.AdminListOrganizationsResponse]
+    StartImpersonation: _grpc.UnaryUnaryMultiCallable[_auth_pb2.StartImpersonationRequest, _auth_pb2.AdminStatus]
+    SwitchImpersonatedOrganization: _grpc.UnaryUnaryMultiCallable[_auth_pb2.SwitchImpersonatedOrganizationRequest, _auth_pb2.AdminStatus]
+    StopImpersonation: _grpc.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.AdminStatus]
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
     """AuthService: users, organizations, members, sign-in and API keys (auth.md §4.1).
-    Methods are only ever added (fields optional first); each lands with the issue that builds it.
+    Methods are only ever added (fields optional first).
+
+    Callers (grpc_server.ALLOWED_CALLERS): every method is served to the gateway, which forwards
+    the authenticated Principal inside the service credential; GetJwks to any service;
+    GetMembership also to actions and integrations.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
+    SignUp: _aio.UnaryUnaryMultiCallable[_auth_pb2.SignUpRequest, _auth_pb2.SignInResult]  # type: ignore[assignment]
+    """--- sign-in (public: called by the gateway without a principal) ---"""
+    SignInWithPassword: _aio.UnaryUnaryMultiCallable[_auth_pb2.SignInWithPasswordRequest, _auth_pb2.SignInResult]  # type: ignore[assignment]
+    BeginOAuth: _aio.UnaryUnaryMultiCallable[_auth_pb2.BeginOAuthRequest, _auth_pb2.BeginOAuthResponse]  # type: ignore[assignment]
+    CompleteOAuth: _aio.UnaryUnaryMultiCallable[_auth_pb2.CompleteOAuthRequest, _auth_pb2.SignInResult]  # type: ignore[assignment]
+    VerifyEmail: _aio.UnaryUnaryMultiCallable[_auth_pb2.VerifyEmailRequest, _auth_pb2.SignInResult]  # type: ignore[assignment]
+    ResendVerification: _aio.UnaryUnaryMultiCallable[_auth_pb2.ResendVerificationRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    RequestPasswordReset: _aio.UnaryUnaryMultiCallable[_auth_pb2.RequestPasswordResetRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    ResetPassword: _aio.UnaryUnaryMultiCallable[_auth_pb2.ResetPasswordRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    ListSignInProviders: _aio.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.ListSignInProvidersResponse]  # type: ignore[assignment]
+    SignOut: _aio.UnaryUnaryMultiCallable[_empty_pb2.Empty, _empty_pb2.Empty]  # type: ignore[assignment]
+    Authenticate: _aio.UnaryUnaryMultiCallable[_auth_pb2.AuthenticateRequest, _auth_pb2.Principal]  # type: ignore[assignment]
+    """--- caller verification ---
+    service-only: gateway
+    """
+    IssueAccessToken: _aio.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.Token]  # type: ignore[assignment]
+    """user principal -> JWT"""
+    IssueSandboxToken: _aio.UnaryUnaryMultiCallable[_auth_pb2.IssueSandboxTokenRequest, _auth_pb2.Token]  # type: ignore[assignment]
+    """service-only: gateway"""
+    GetJwks: _aio.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.Jwks]  # type: ignore[assignment]
+    """service-only: any"""
+    SetActiveOrganization: _aio.UnaryUnaryMultiCallable[_auth_pb2.SetActiveOrganizationRequest, _auth_pb2.Principal]  # type: ignore[assignment]
+    GetMe: _aio.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.Me]  # type: ignore[assignment]
+    """--- users, organizations, members, invitations ---"""
+    BatchGetUsers: _aio.UnaryUnaryMultiCallable[_auth_pb2.BatchGetUsersRequest, _auth_pb2.BatchGetUsersResponse]  # type: ignore[assignment]
+    """service-only, <= 100 ids"""
+    GetMembership: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetMembershipRequest, _auth_pb2.Membership]  # type: ignore[assignment]
+    """service-only"""
+    ListMyOrganizations: _aio.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.ListMyOrganizationsResponse]  # type: ignore[assignment]
+    CreateOrganization: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateOrganizationRequest, _auth_pb2.Organization]  # type: ignore[assignment]
+    GetOrganization: _aio.UnaryUnaryMultiCallable[_auth_pb2.OrganizationRef, _auth_pb2.Organization]  # type: ignore[assignment]
+    UpdateOrganization: _aio.UnaryUnaryMultiCallable[_auth_pb2.UpdateOrganizationRequest, _auth_pb2.Organization]  # type: ignore[assignment]
+    SetAllowedDomains: _aio.UnaryUnaryMultiCallable[_auth_pb2.SetAllowedDomainsRequest, _auth_pb2.Organization]  # type: ignore[assignment]
+    GetDomainSuggestions: _aio.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.DomainSuggestions]  # type: ignore[assignment]
+    ListMembers: _aio.UnaryUnaryMultiCallable[_auth_pb2.OrganizationRef, _auth_pb2.ListMembersResponse]  # type: ignore[assignment]
+    UpdateMemberRole: _aio.UnaryUnaryMultiCallable[_auth_pb2.UpdateMemberRoleRequest, _auth_pb2.Member]  # type: ignore[assignment]
+    RemoveMember: _aio.UnaryUnaryMultiCallable[_auth_pb2.MemberRef, _empty_pb2.Empty]  # type: ignore[assignment]
+    LeaveOrganization: _aio.UnaryUnaryMultiCallable[_auth_pb2.OrganizationRef, _empty_pb2.Empty]  # type: ignore[assignment]
+    CreateInvitation: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateInvitationRequest, _auth_pb2.CreateInvitationResponse]  # type: ignore[assignment]
+    ListInvitations: _aio.UnaryUnaryMultiCallable[_auth_pb2.OrganizationRef, _auth_pb2.ListInvitationsResponse]  # type: ignore[assignment]
+    CancelInvitation: _aio.UnaryUnaryMultiCallable[_auth_pb2.InvitationRef, _auth_pb2.Invitation]  # type: ignore[assignment]
+    GetInvitationPreview: _aio.UnaryUnaryMultiCallable[_auth_pb2.InvitationToken, _auth_pb2.InvitationPreview]  # type: ignore[assignment]
+    """public, by link token"""
+    AcceptInvitation: _aio.UnaryUnaryMultiCallable[_auth_pb2.InvitationToken, _auth_pb2.Member]  # type: ignore[assignment]
+    RejectInvitation: _aio.UnaryUnaryMultiCallable[_auth_pb2.InvitationToken, _auth_pb2.Invitation]  # type: ignore[assignment]
+    GetOnboardingStatus: _aio.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.OnboardingStatus]  # type: ignore[assignment]
+    """--- onboarding (active organization) ---"""
+    SaveOnboardingAnswers: _aio.UnaryUnaryMultiCallable[_auth_pb2.OnboardingAnswers, _auth_pb2.OnboardingStatus]  # type: ignore[assignment]
+    StartTrial: _aio.UnaryUnaryMultiCallable[_auth_pb2.StartTrialRequest, _auth_pb2.StartTrialResponse]  # type: ignore[assignment]
+    CompleteOnboarding: _aio.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.OnboardingStatus]  # type: ignore[assignment]
+    CreateApiKey: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateApiKeyRequest, _auth_pb2.CreatedApiKey]  # type: ignore[assignment]
+    """--- API keys (active organization) ---
+    the key is returned once
+    """
+    ListApiKeys: _aio.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.ListApiKeysResponse]  # type: ignore[assignment]
+    RevokeApiKey: _aio.UnaryUnaryMultiCallable[_auth_pb2.ApiKeyRef, _auth_pb2.ApiKey]  # type: ignore[assignment]
+    GetAdminStatus: _aio.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.AdminStatus]  # type: ignore[assignment]
+    """--- super-admin (all but GetAdminStatus need a super-admin) ---"""
+    AdminListUsers: _aio.UnaryUnaryMultiCallable[_auth_pb2.AdminListRequest, _auth_pb2.AdminListUsersResponse]  # type: ignore[assignment]
+    AdminListOrganizations: _aio.UnaryUnaryMultiCallable[_auth_pb2.AdminListRequest, _auth_pb2.AdminListOrganizationsResponse]  # type: ignore[assignment]
+    StartImpersonation: _aio.UnaryUnaryMultiCallable[_auth_pb2.StartImpersonationRequest, _auth_pb2.AdminStatus]  # type: ignore[assignment]
+    SwitchImpersonatedOrganization: _aio.UnaryUnaryMultiCallable[_auth_pb2.SwitchImpersonatedOrganizationRequest, _auth_pb2.AdminStatus]  # type: ignore[assignment]
+    StopImpersonation: _aio.UnaryUnaryMultiCallable[_empty_pb2.Empty, _auth_pb2.AdminStatus]  # type: ignore[assignment]
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     """AuthService: users, organizations, members, sign-in and API keys (auth.md §4.1).
-    Methods are only ever added (fields optional first); each lands with the issue that builds it.
+    Methods are only ever added (fields optional first).
+
+    Callers (grpc_server.ALLOWED_CALLERS): every method is served to the gateway, which forwards
+    the authenticated Principal inside the service credential; GetJwks to any service;
+    GetMembership also to actions and integrations.
     """
 
-    ...
+    @_abc_1.abstractmethod
+    def SignUp(
+        self,
+        request: _auth_pb2.SignUpRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.SignInResult, _abc.Awaitable[_auth_pb2.SignInResult]]:
+        """--- sign-in (public: called by the gateway without a principal) ---"""
+
+    @_abc_1.abstractmethod
+    def SignInWithPassword(
+        self,
+        request: _auth_pb2.SignInWithPasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.SignInResult, _abc.Awaitable[_auth_pb2.SignInResult]]: ...
+
+    @_abc_1.abstractmethod
+    def BeginOAuth(
+        self,
+        request: _auth_pb2.BeginOAuthRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.BeginOAuthResponse, _abc.Awaitable[_auth_pb2.BeginOAuthResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CompleteOAuth(
+        self,
+        request: _auth_pb2.CompleteOAuthRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.SignInResult, _abc.Awaitable[_auth_pb2.SignInResult]]: ...
+
+    @_abc_1.abstractmethod
+    def VerifyEmail(
+        self,
+        request: _auth_pb2.VerifyEmailRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.SignInResult, _abc.Awaitable[_auth_pb2.SignInResult]]: ...
+
+    @_abc_1.abstractmethod
+    def ResendVerification(
+        self,
+        request: _auth_pb2.ResendVerificationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]: ...
+
+    @_abc_1.abstractmethod
+    def RequestPasswordReset(
+        self,
+        request: _auth_pb2.RequestPasswordResetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]: ...
+
+    @_abc_1.abstractmethod
+    def ResetPassword(
+        self,
+        request: _auth_pb2.ResetPasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]: ...
+
+    @_abc_1.abstractmethod
+    def ListSignInProviders(
+        self,
+        request: _empty_pb2.Empty,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ListSignInProvidersResponse, _abc.Awaitable[_auth_pb2.ListSignInProvidersResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SignOut(
+        self,
+        request: _empty_pb2.Empty,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]: ...
+
+    @_abc_1.abstractmethod
+    def Authenticate(
+        self,
+        request: _auth_pb2.AuthenticateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.Principal, _abc.Awaitable[_auth_pb2.Principal]]:
+        """--- caller verification ---
+        service-only: gateway
+        """
+
+    @_abc_1.abstractmethod
+    def IssueAccessToken(
+        self,
+        request: _empty_pb2.Empty,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.Token, _abc.Awaitable[_auth_pb2.Token]]:
+        """user principal -> JWT"""
+
+    @_abc_1.abstractmethod
+    def IssueSandboxToken(
+        self,
+        request: _auth_pb2.IssueSandboxTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.Token, _abc.Awaitable[_auth_pb2.Token]]:
+        """service-only: gateway"""
+
+    @_abc_1.abstractmethod
+    def GetJwks(
+        self,
+        request: _empty_pb2.Empty,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.Jwks, _abc.Awaitable[_auth_pb2.Jwks]]:
+        """service-only: any"""
+
+    @_abc_1.abstractmethod
+    def SetActiveOrganization(
+        self,
+        request: _auth_pb2.SetActiveOrganizationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.Principal, _abc.Awaitable[_auth_pb2.Principal]]: ...
+
+    @_abc_1.abstractmethod
+    def GetMe(
+        self,
+        request: _empty_pb2.Empty,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.Me, _abc.Awaitable[_auth_pb2.Me]]:
+        """--- users, organizations, members, invitations ---"""
+
+    @_abc_1.abstractmethod
+    def BatchGetUsers(
+        self,
+        request: _auth_pb2.BatchGetUsersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.BatchGetUsersResponse, _abc.Awaitable[_auth_pb2.BatchGetUsersResponse]]:
+        """service-only, <= 100 ids"""
+
+    @_abc_1.abstractmethod
+    def GetMembership(
+        self,
+        request: _auth_pb2.GetMembershipRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.Membership, _abc.Awaitable[_auth_pb2.Membership]]:
+        """service-only"""
+
+    @_abc_1.abstractmethod
+    def ListMyOrganizations(
+        self,
+        request: _empty_pb2.Empty,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ListMyOrganizationsResponse, _abc.Awaitable[_auth_pb2.ListMyOrganizationsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateOrganization(
+        self,
+        request: _auth_pb2.CreateOrganizationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.Organization, _abc.Awaitable[_auth_pb2.Organization]]: ...
+
+    @_abc_1.abstractmethod
+    def GetOrganization(
+        self,
+        request: _auth_pb2.OrganizationRef,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.Organization, _abc.Awaitable[_auth_pb2.Organization]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateOrganization(
+        self,
+        request: _auth_pb2.UpdateOrganizationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.Organization, _abc.Awaitable[_auth_pb2.Organization]]: ...
+
+    @_abc_1.abstractmethod
+    def SetAllowedDomains(
+        self,
+        request: _auth_pb2.SetAllowedDomainsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.Organization, _abc.Awaitable[_auth_pb2.Organization]]: ...
+
+    @_abc_1.abstractmethod
+    def GetDomainSuggestions(
+        self,
+        request: _empty_pb2.Empty,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.DomainSuggestions, _abc.Awaitable[_auth_pb2.DomainSuggestions]]: ...
+
+    @_abc_1.abstractmethod
+    def ListMembers(
+        self,
+        request: _auth_pb2.OrganizationRef,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ListMembersResponse, _abc.Awaitable[_auth_pb2.ListMembersResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateMemberRole(
+        self,
+        request: _auth_pb2.UpdateMemberRoleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.Member, _abc.Awaitable[_auth_pb2.Member]]: ...
+
+    @_abc_1.abstractmethod
+    def RemoveMember(
+        self,
+        request: _auth_pb2.MemberRef,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]: ...
+
+    @_abc_1.abstractmethod
+    def LeaveOrganization(
+        self,
+        request: _auth_pb2.OrganizationRef,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateInvitation(
+        self,
+        request: _auth_pb2.CreateInvitationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.CreateInvitationResponse, _abc.Awaitable[_auth_pb2.CreateInvitationResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListInvitations(
+        self,
+        request: _auth_pb2.OrganizationRef,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ListInvitationsResponse, _abc.Awaitable[_auth_pb2.ListInvitationsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CancelInvitation(
+        self,
+        request: _auth_pb2.InvitationRef,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.Invitation, _abc.Awaitable[_auth_pb2.Invitation]]: ...
+
+    @_abc_1.abstractmethod
+    def GetInvitationPreview(
+        self,
+        request: _auth_pb2.InvitationToken,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.InvitationPreview, _abc.Awaitable[_auth_pb2.InvitationPreview]]:
+        """public, by link token"""
+
+    @_abc_1.abstractmethod
+    def AcceptInvitation(
+        self,
+        request: _auth_pb2.InvitationToken,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.Member, _abc.Awaitable[_auth_pb2.Member]]: ...
+
+    @_abc_1.abstractmethod
+    def RejectInvitation(
+        self,
+        request: _auth_pb2.InvitationToken,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.Invitation, _abc.Awaitable[_auth_pb2.Invitation]]: ...
+
+    @_abc_1.abstractmethod
+    def GetOnboardingStatus(
+        self,
+        request: _empty_pb2.Empty,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.OnboardingStatus, _abc.Awaitable[_auth_pb2.OnboardingStatus]]:
+        """--- onboarding (active organization) ---"""
+
+    @_abc_1.abstractmethod
+    def SaveOnboardingAnswers(
+        self,
+        request: _auth_pb2.OnboardingAnswers,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.OnboardingStatus, _abc.Awaitable[_auth_pb2.OnboardingStatus]]: ...
+
+    @_abc_1.abstractmethod
+    def StartTrial(
+        self,
+        request: _auth_pb2.StartTrialRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.StartTrialResponse, _abc.Awaitable[_auth_pb2.StartTrialResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CompleteOnboarding(
+        self,
+        request: _empty_pb2.Empty,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.OnboardingStatus, _abc.Awaitable[_auth_pb2.OnboardingStatus]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateApiKey(
+        self,
+        request: _auth_pb2.CreateApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.CreatedApiKey, _abc.Awaitable[_auth_pb2.CreatedApiKey]]:
+        """--- API keys (active organization) ---
+        the key is returned once
+        """
+
+    @_abc_1.abstractmethod
+    def ListApiKeys(
+        self,
+        request: _empty_pb2.Empty,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ListApiKeysResponse, _abc.Awaitable[_auth_pb2.ListApiKeysResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RevokeApiKey(
+        self,
+        request: _auth_pb2.ApiKeyRef,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.ApiKey, _abc.Awaitable[_auth_pb2.ApiKey]]: ...
+
+    @_abc_1.abstractmethod
+    def GetAdminStatus(
+        self,
+        request: _empty_pb2.Empty,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.AdminStatus, _abc.Awaitable[_auth_pb2.AdminStatus]]:
+        """--- super-admin (all but GetAdminStatus need a super-admin) ---"""
+
+    @_abc_1.abstractmethod
+    def AdminListUsers(
+        self,
+        request: _auth_pb2.AdminListRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.AdminListUsersResponse, _abc.Awaitable[_auth_pb2.AdminListUsersResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AdminListOrganizations(
+        self,
+        request: _auth_pb2.AdminListRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.AdminListOrganizationsResponse, _abc.Awaitable[_auth_pb2.AdminListOrganizationsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def StartImpersonation(
+        self,
+        request: _auth_pb2.StartImpersonationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.AdminStatus, _abc.Awaitable[_auth_pb2.AdminStatus]]: ...
+
+    @_abc_1.abstractmethod
+    def SwitchImpersonatedOrganization(
+        self,
+        request: _auth_pb2.SwitchImpersonatedOrganizationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.AdminStatus, _abc.Awaitable[_auth_pb2.AdminStatus]]: ...
+
+    @_abc_1.abstractmethod
+    def StopImpersonation(
+        self,
+        request: _empty_pb2.Empty,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.AdminStatus, _abc.Awaitable[_auth_pb2.AdminStatus]]: ...
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
