@@ -1,23 +1,23 @@
-"""Background work of the auth service: its consumers and periodic jobs.
+"""Background work of the auth service: the mailer consumer and the sweeper.
 
 The outbox relay runs in every worker (kit.runtime); this file lists what is specific.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from proliferate.auth.context import AuthContext
+from proliferate.auth.mail.consumers import mailer_consumer
+from proliferate.auth.sweeper.service import INTERVAL_SECONDS, sweep
 from proliferate.kit.bus import ConsumerSpec
 from proliferate.kit.periodic import PeriodicJob
 
-if TYPE_CHECKING:
-    from proliferate.auth.bootstrap import Settings
-    from proliferate.kit.runtime import Runtime
+
+def consumers(ctx: AuthContext) -> list[ConsumerSpec]:
+    return [mailer_consumer(ctx)]
 
 
-def consumers(runtime: Runtime[Settings]) -> list[ConsumerSpec]:
-    return []
+def jobs(ctx: AuthContext) -> list[PeriodicJob]:
+    async def run() -> None:
+        await sweep(ctx)
 
-
-def jobs(runtime: Runtime[Settings]) -> list[PeriodicJob]:
-    return []
+    return [PeriodicJob("auth-sweeper", INTERVAL_SECONDS, run, jitter_seconds=30.0)]

@@ -1,0 +1,1 @@
+"""Super-admins: listing, and impersonation through an audited overlay (auth.md §5.11)."""

@@ -1,0 +1,1 @@
+"""Org-bound API keys: shown once, stored hashed, revocable (auth.md §5.9)."""

@@ -1,0 +1,1 @@
+"""Mail: the Mailer seam, its implementations, and the outbox-driven mailer consumer."""

@@ -1,0 +1,1 @@
+"""Members and roles: who belongs to which organization, and the last-owner guard."""

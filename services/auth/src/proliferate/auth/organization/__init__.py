@@ -1,0 +1,1 @@
+"""Organizations: the tenant boundary (personal and team), domains, onboarding state."""

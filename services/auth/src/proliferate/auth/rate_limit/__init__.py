@@ -1,0 +1,1 @@
+"""Fixed-window rate limits shared by every replica through `rate_limit_buckets`."""

@@ -1,0 +1,1 @@
+"""Signed tokens: access and sandbox JWTs (EdDSA/Ed25519) and the JWKS (auth.md §4.4)."""

@@ -1,0 +1,1 @@
+"""Users and their sign-in accounts; email verification and password reset."""
