@@ -62,6 +62,7 @@ class Overrides:
     mailer: Mailer | None = None
     peers: Peers | None = None
     oauth: Mapping[str, OAuthProvider] | None = None
+    passwords: PasswordHasher | None = None
 
 
 def signing_keys(settings: Settings) -> SigningKeys:
@@ -115,7 +116,8 @@ def build_context(runtime: Runtime[Settings], overrides: Overrides = Overrides()
         db=runtime.db,
         settings=settings,
         clock=overrides.clock or SystemClock(),
-        passwords=PasswordHasher(
+        passwords=overrides.passwords
+        or PasswordHasher(
             time_cost=settings.password_hash_time_cost,
             memory_kib=settings.password_hash_memory_kib,
             parallelism=settings.password_hash_parallelism,
