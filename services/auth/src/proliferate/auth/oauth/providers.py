@@ -1,5 +1,5 @@
 """OAuth sign-in providers behind one protocol (auth.md §8): GitHub through authlib's async
-httpx client; tests route github.com and api.github.com with respx.
+client (which runs on httpx2, so tests fake github.com at its transport rather than with respx).
 
 Provider access tokens are used once, to read the identity, and never stored.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import httpx
+import httpx2
 from authlib.integrations.base_client.errors import OAuthError  # type: ignore[import-untyped]
 from authlib.integrations.httpx_client import AsyncOAuth2Client  # type: ignore[import-untyped]
 
@@ -44,6 +44,9 @@ class OAuthProvider(Protocol):
 
 
 class GitHubProvider:
+    """GitHub through authlib's async client (httpx2). `transport` is the seam tests replace
+    with a faithful fake of github.com and api.github.com."""
+
     id = "github"
     name = "GitHub"
     scope = "read:user user:email"
@@ -55,20 +58,24 @@ class GitHubProvider:
         *,
         oauth_url: str = "https://github.com",
         api_url: str = "https://api.github.com",
+        transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
         self.oauth_url = oauth_url.rstrip("/")
         self.api_url = api_url.rstrip("/")
+        self.transport = transport
 
-    def _client(self, redirect_uri: str) -> AsyncOAuth2Client:
+    def _client(self, redirect_uri: str | None = None, token: dict[str, str] | None = None) -> AsyncOAuth2Client:
         return AsyncOAuth2Client(
             self.client_id,
             self.client_secret,
             scope=self.scope,
             redirect_uri=redirect_uri,
+            token=token,
             code_challenge_method="S256",
             timeout=PROVIDER_TIMEOUT_S,
+            transport=self.transport,
         )
 
     def authorize_url(self, *, state: str, code_verifier: str, redirect_uri: str) -> str:
@@ -86,7 +93,7 @@ class GitHubProvider:
                     code_verifier=code_verifier,
                     headers={"Accept": "application/json"},
                 )
-        except (OAuthError, httpx.HTTPError, ValueError) as exc:
+        except (OAuthError, httpx2.HTTPError, ValueError) as exc:
             raise ProviderError(f"token exchange failed: {type(exc).__name__}") from None
         access_token = token.get("access_token") if isinstance(token, dict) else None
         if not access_token:
@@ -94,12 +101,11 @@ class GitHubProvider:
         return str(access_token)
 
     async def fetch_identity(self, access_token: str) -> OAuthIdentity:
-        headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/vnd.github+json"}
         try:
-            async with httpx.AsyncClient(timeout=PROVIDER_TIMEOUT_S, headers=headers) as client:
+            async with self._client(token={"access_token": access_token, "token_type": "bearer"}) as client:
                 user = await self._get(client, f"{self.api_url}/user")
                 emails = await self._get(client, f"{self.api_url}/user/emails")
-        except httpx.HTTPError as exc:
+        except (OAuthError, httpx2.HTTPError, ValueError) as exc:
             raise ProviderError(f"identity fetch failed: {type(exc).__name__}") from None
         if not isinstance(user, dict) or "id" not in user:
             raise ProviderError("GitHub returned no user id")
@@ -118,8 +124,8 @@ class GitHubProvider:
         )
 
     @staticmethod
-    async def _get(client: httpx.AsyncClient, url: str) -> Any:
-        response = await client.get(url)
+    async def _get(client: AsyncOAuth2Client, url: str) -> Any:
+        response = await client.get(url, headers={"Accept": "application/vnd.github+json"})
         if response.status_code != 200:
             raise ProviderError(f"GitHub answered {response.status_code} for {url}")
         return response.json()
