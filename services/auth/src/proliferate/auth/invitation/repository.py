@@ -110,7 +110,7 @@ class InvitationRepository:
             .where(Invitation.id == invitation_id, _PENDING, Invitation.expires_at > now)
             .values(status=to, responded_at=now, responded_by_user_id=responded_by)
             .returning(Invitation)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
         return (await self.session.scalars(stmt)).first()
 
@@ -130,7 +130,7 @@ class InvitationRepository:
             .where(Invitation.id == invitation_id)
             .values(expires_at=expires_at, token_hash=token_hash)
             .returning(Invitation)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
         return (await self.session.scalars(stmt)).one()
 

@@ -42,7 +42,7 @@ class OAuthStateRepository:
             )
             .values(consumed_at=now)
             .returning(OAuthState)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
         return (await self.session.scalars(stmt)).first()
 

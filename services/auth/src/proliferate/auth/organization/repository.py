@@ -98,7 +98,7 @@ class OrganizationRepository:
             .where(Organization.id == organization_id, _LIVE)
             .values(**values)
             .returning(Organization)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
         if "slug" in values:
             async with self.session.begin_nested():
