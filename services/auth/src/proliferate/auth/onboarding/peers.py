@@ -43,8 +43,16 @@ class Peers(Protocol):
 
 
 class GrpcPeers:
-    def __init__(self, clients: ServiceClients) -> None:
+    def __init__(
+        self,
+        clients: ServiceClients,
+        *,
+        billing_timeout: float = BILLING_TIMEOUT_S,
+        summary_timeout: float = SUMMARY_TIMEOUT_S,
+    ) -> None:
         self.clients = clients
+        self.billing_timeout = billing_timeout
+        self.summary_timeout = summary_timeout
 
     async def _call(self, target: str, path: str, request: Any, reply_type: Any, timeout: float) -> Any:
         client = self.clients(target)
@@ -63,7 +71,7 @@ class GrpcPeers:
         )
         try:
             reply = await self._call(
-                "billing", START_TRIAL, request, peers_pb2.TrialResult, BILLING_TIMEOUT_S
+                "billing", START_TRIAL, request, peers_pb2.TrialResult, self.billing_timeout
             )
         except RemoteError as exc:
             if exc.kind in _PASSED_THROUGH:
@@ -77,11 +85,11 @@ class GrpcPeers:
     async def connected_providers(self, organization_id: str) -> set[str]:
         request = peers_pb2.GetConnectionSummaryRequest(organization_id=organization_id)
         reply = await self._call(
-            "integrations", CONNECTION_SUMMARY, request, peers_pb2.ConnectionSummary, SUMMARY_TIMEOUT_S
+            "integrations", CONNECTION_SUMMARY, request, peers_pb2.ConnectionSummary, self.summary_timeout
         )
         return set(reply.connected_providers)
 
     async def list_repos(self, organization_id: str) -> list[tuple[str, str]]:
         request = peers_pb2.ListReposRequest(organization_id=organization_id)
-        reply = await self._call("repos", LIST_REPOS, request, peers_pb2.ListReposResponse, SUMMARY_TIMEOUT_S)
+        reply = await self._call("repos", LIST_REPOS, request, peers_pb2.ListReposResponse, self.summary_timeout)
         return [(r.id, r.name) for r in reply.repos]

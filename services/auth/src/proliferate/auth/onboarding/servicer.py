@@ -18,7 +18,8 @@ class OnboardingServicer(ServicerBase):
 
     async def SaveOnboardingAnswers(self, request: pb.OnboardingAnswers, context: Any) -> pb.OnboardingStatus:
         answers = service.Answers(
-            selected_tools=list(request.selected_tools),
+            # A repeated field has no presence: an empty list leaves the saved tools as they are.
+            selected_tools=list(request.selected_tools) or None,
             referral_source=request.referral_source if request.HasField("referral_source") else None,
             company_website=request.company_website if request.HasField("company_website") else None,
             team_size=request.team_size if request.HasField("team_size") else None,
