@@ -144,7 +144,9 @@ class AuthApi:
         )
         link = await self.wait_for_mail(invitee.email, "invitation")
         member = await self.call(
-            "AcceptInvitation", pb.InvitationToken(token=link.rsplit("/", 1)[1]), await self.as_member(invitee)
+            "AcceptInvitation",
+            pb.InvitationToken(token=link.rsplit("/", 1)[1]),
+            await self.as_member(invitee),
         )
         return str(member.id)
 
@@ -199,10 +201,18 @@ async def start_auth(service_runner: Any, clock: FrozenClock) -> AsyncIterator[S
     clients: list[ServiceClient] = []
     dbs: list[Database] = []
 
-    async def start(roles: tuple[str, ...] = ("grpc",), overrides: dict[str, Any] | None = None, **env: str) -> AuthApi:
+    async def start(
+        roles: tuple[str, ...] = ("grpc",), overrides: dict[str, Any] | None = None, **env: str
+    ) -> AuthApi:
         hasher = PasswordHasher(time_cost=1, memory_kib=8192, parallelism=1)
         chosen = {"clock": clock, "passwords": hasher, **(overrides or {})}
-        settings = {"AUTH_SIGNING_KEYS": SIGNING_KEYS, "APP_URL": APP_URL, "MAILER": "record", **FAST_HASHING, **env}
+        settings = {
+            "AUTH_SIGNING_KEYS": SIGNING_KEYS,
+            "APP_URL": APP_URL,
+            "MAILER": "record",
+            **FAST_HASHING,
+            **env,
+        }
         running = await service_runner(definition(**chosen), roles, **settings)
         client = service_client(running.grpc_port)
         clients.append(client)
@@ -229,7 +239,9 @@ async def auth_worker(start_auth: StartAuth) -> AuthApi:
     return await start_auth(("grpc", "worker"))
 
 
-async def expect_error(awaitable: Awaitable[Any], code: str, status: grpc.StatusCode | None = None) -> RemoteError:
+async def expect_error(
+    awaitable: Awaitable[Any], code: str, status: grpc.StatusCode | None = None
+) -> RemoteError:
     """Await `awaitable`, which must fail with the stable error `code` (and gRPC `status`)."""
     with pytest.raises(RemoteError) as caught:
         await awaitable

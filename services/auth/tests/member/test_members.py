@@ -8,7 +8,7 @@ import asyncio
 import grpc
 from proliferate.protos.auth.v1 import auth_pb2 as pb
 
-from ..conftest import Account, AuthApi, expect_error
+from ..conftest import Account, AuthApi, expect_error  # noqa: TID252 - the shared test helpers
 
 
 async def team_of(auth: AuthApi, *roles: str) -> tuple[str, Account, list[tuple[Account, str]]]:
@@ -30,12 +30,18 @@ async def team_of(auth: AuthApi, *roles: str) -> tuple[str, Account, list[tuple[
 
 
 async def owner_member_id(auth: AuthApi, org_id: str, account: Account) -> str:
-    listed = await auth.call("ListMembers", pb.OrganizationRef(organization_id=org_id), await auth.authenticate(account.token, org_id))
+    listed = await auth.call(
+        "ListMembers",
+        pb.OrganizationRef(organization_id=org_id),
+        await auth.authenticate(account.token, org_id),
+    )
     return next(m.id for m in listed.members if m.user_id == account.user_id)
 
 
 class TestRoleChange:
-    async def test_an_owner_changes_a_role_and_the_event_carries_both_roles(self, auth_worker: AuthApi) -> None:
+    async def test_an_owner_changes_a_role_and_the_event_carries_both_roles(
+        self, auth_worker: AuthApi
+    ) -> None:
         auth = auth_worker
         org_id, owner, [(member, member_id)] = await team_of(auth, "member")
         updated = await auth.call(
@@ -81,7 +87,9 @@ class TestRoleChange:
         )
         errors = [r for r in results if isinstance(r, Exception)]
         assert len(errors) == 1 and getattr(errors[0], "code", "") == "last_owner"
-        owners = await auth.scalar("SELECT count(*) FROM members WHERE organization_id = :o AND role = 'owner'", o=org_id)
+        owners = await auth.scalar(
+            "SELECT count(*) FROM members WHERE organization_id = :o AND role = 'owner'", o=org_id
+        )
         assert owners == 1
 
     async def test_an_unknown_role_is_invalid(self, auth: AuthApi) -> None:
@@ -108,18 +116,24 @@ class TestLastOwner:
             grpc.StatusCode.FAILED_PRECONDITION,
         )
         await expect_error(
-            auth.call("UpdateMemberRole", pb.UpdateMemberRoleRequest(organization_id=org_id, member_id=member_id, role="admin"), principal),
+            auth.call(
+                "UpdateMemberRole",
+                pb.UpdateMemberRoleRequest(organization_id=org_id, member_id=member_id, role="admin"),
+                principal,
+            ),
             "last_owner",
         )
         await expect_error(
-            auth.call("RemoveMember", pb.MemberRef(organization_id=org_id, member_id=member_id), principal), "last_owner"
+            auth.call("RemoveMember", pb.MemberRef(organization_id=org_id, member_id=member_id), principal),
+            "last_owner",
         )
 
     async def test_the_personal_owner_stays_in_the_personal_org(self, auth: AuthApi) -> None:
         owner = await auth.sign_up()
         principal = await auth.as_member(owner)
         await expect_error(
-            auth.call("LeaveOrganization", pb.OrganizationRef(organization_id=owner.org_id), principal), "personal_org"
+            auth.call("LeaveOrganization", pb.OrganizationRef(organization_id=owner.org_id), principal),
+            "personal_org",
         )
 
 
@@ -128,7 +142,9 @@ class TestRemoval:
         auth = auth_worker
         org_id, owner, [(member, member_id)] = await team_of(auth, "member")
         await auth.call(
-            "RemoveMember", pb.MemberRef(organization_id=org_id, member_id=member_id), await auth.authenticate(owner.token, org_id)
+            "RemoveMember",
+            pb.MemberRef(organization_id=org_id, member_id=member_id),
+            await auth.authenticate(owner.token, org_id),
         )
         assert "proliferate.auth.member.removed" in await auth.outbox_subjects()
         await expect_error(auth.authenticate(member.token, org_id), "organization_not_found")
@@ -137,25 +153,37 @@ class TestRemoval:
     async def test_a_member_leaves(self, auth_worker: AuthApi) -> None:
         auth = auth_worker
         org_id, _, [(member, _)] = await team_of(auth, "member")
-        await auth.call("LeaveOrganization", pb.OrganizationRef(organization_id=org_id), await auth.authenticate(member.token, org_id))
+        await auth.call(
+            "LeaveOrganization",
+            pb.OrganizationRef(organization_id=org_id),
+            await auth.authenticate(member.token, org_id),
+        )
         assert await auth.scalar("SELECT count(*) FROM members WHERE organization_id = :o", o=org_id) == 1
 
     async def test_a_member_removing_someone_is_forbidden(self, auth_worker: AuthApi) -> None:
         auth = auth_worker
         org_id, _, [(member, _), (_, other_id)] = await team_of(auth, "member", "member")
         await expect_error(
-            auth.call("RemoveMember", pb.MemberRef(organization_id=org_id, member_id=other_id), await auth.authenticate(member.token, org_id)),
+            auth.call(
+                "RemoveMember",
+                pb.MemberRef(organization_id=org_id, member_id=other_id),
+                await auth.authenticate(member.token, org_id),
+            ),
             "forbidden",
         )
 
     async def test_get_membership_for_services(self, auth_worker: AuthApi) -> None:
         auth = auth_worker
-        org_id, owner, [(member, _)] = await team_of(auth, "member")
-        found = await auth.call("GetMembership", pb.GetMembershipRequest(user_id=member.user_id, organization_id=org_id))
+        org_id, _owner, [(member, _)] = await team_of(auth, "member")
+        found = await auth.call(
+            "GetMembership", pb.GetMembershipRequest(user_id=member.user_id, organization_id=org_id)
+        )
         assert found.role == "member"
         stranger = await auth.sign_up()
         await expect_error(
-            auth.call("GetMembership", pb.GetMembershipRequest(user_id=stranger.user_id, organization_id=org_id)),
+            auth.call(
+                "GetMembership", pb.GetMembershipRequest(user_id=stranger.user_id, organization_id=org_id)
+            ),
             "member_not_found",
             grpc.StatusCode.NOT_FOUND,
         )

@@ -15,14 +15,21 @@ import pytest
 from proliferate.auth.oauth.providers import GitHubProvider
 from proliferate.protos.auth.v1 import auth_pb2 as pb
 
-from ..conftest import AuthApi, StartAuth, expect_error
+from ..conftest import AuthApi, StartAuth, expect_error  # noqa: TID252 - the shared test helpers
 
 GITHUB_ID = "4242"
 
 
-def github_identity(email: str = "octo@example.com", verified: bool = True, primary: bool = True) -> dict[str, Any]:
+def github_identity(
+    email: str = "octo@example.com", verified: bool = True, primary: bool = True
+) -> dict[str, Any]:
     return {
-        "user": {"id": int(GITHUB_ID), "login": "octocat", "name": "Octo Cat", "avatar_url": "https://avatars.example/o.png"},
+        "user": {
+            "id": int(GITHUB_ID),
+            "login": "octocat",
+            "name": "Octo Cat",
+            "avatar_url": "https://avatars.example/o.png",
+        },
         "emails": [{"email": email, "primary": primary, "verified": verified}],
     }
 
@@ -70,7 +77,9 @@ async def begin(auth: AuthApi, redirect: str = "/sessions") -> tuple[str, dict[s
 
 
 async def complete(auth: AuthApi, state: str, code: str = "good-code") -> pb.SignInResult:
-    return await auth.call("CompleteOAuth", pb.CompleteOAuthRequest(provider="github", code=code, state=state))
+    return await auth.call(
+        "CompleteOAuth", pb.CompleteOAuthRequest(provider="github", code=code, state=state)
+    )
 
 
 class TestGitHubSignIn:
@@ -84,10 +93,16 @@ class TestGitHubSignIn:
         principal = await oauth_auth.authenticate(result.token)
         assert principal.role == "owner"
         user = (await oauth_auth.rows("SELECT email, name, email_verified_at, image_url FROM users"))[0]
-        assert (user.email, user.name, user.image_url) == ("octo@example.com", "Octo Cat", "https://avatars.example/o.png")
+        assert (user.email, user.name, user.image_url) == (
+            "octo@example.com",
+            "Octo Cat",
+            "https://avatars.example/o.png",
+        )
         assert user.email_verified_at is not None
         assert await oauth_auth.scalar("SELECT count(*) FROM organizations WHERE is_personal") == 1
-        assert (await oauth_auth.rows("SELECT provider, provider_account_id, provider_login FROM accounts"))[0] == (
+        assert (await oauth_auth.rows("SELECT provider, provider_account_id, provider_login FROM accounts"))[
+            0
+        ] == (
             "github",
             GITHUB_ID,
             "octocat",
@@ -118,7 +133,11 @@ class TestGitHubSignIn:
 
     @pytest.mark.parametrize(
         "identity",
-        [github_identity(verified=False), github_identity(primary=False), {"user": github_identity()["user"], "emails": []}],
+        [
+            github_identity(verified=False),
+            github_identity(primary=False),
+            {"user": github_identity()["user"], "emails": []},
+        ],
     )
     async def test_no_verified_primary_email_fails_and_creates_nobody(
         self, oauth_auth: AuthApi, github: FakeGitHub, identity: dict[str, Any]
@@ -133,13 +152,17 @@ class TestGitHubSignIn:
         await complete(oauth_auth, state)
         await expect_error(complete(oauth_auth, state), "oauth_failed")
 
-    async def test_a_state_that_failed_once_cannot_be_retried(self, oauth_auth: AuthApi, github: FakeGitHub) -> None:
+    async def test_a_state_that_failed_once_cannot_be_retried(
+        self, oauth_auth: AuthApi, github: FakeGitHub
+    ) -> None:
         state, _ = await begin(oauth_auth)
         await expect_error(complete(oauth_auth, state, code="bad-code"), "oauth_failed")
         await expect_error(complete(oauth_auth, state), "oauth_failed")
         assert await oauth_auth.scalar("SELECT count(*) FROM users") == 0
 
-    async def test_a_state_older_than_ten_minutes_fails(self, oauth_auth: AuthApi, github: FakeGitHub) -> None:
+    async def test_a_state_older_than_ten_minutes_fails(
+        self, oauth_auth: AuthApi, github: FakeGitHub
+    ) -> None:
         state, _ = await begin(oauth_auth)
         oauth_auth.clock.advance(timedelta(minutes=10, seconds=1))
         await expect_error(complete(oauth_auth, state), "oauth_failed")
@@ -148,7 +171,9 @@ class TestGitHubSignIn:
     async def test_an_unknown_state_fails(self, oauth_auth: AuthApi, github: FakeGitHub) -> None:
         await expect_error(complete(oauth_auth, "made-up-state"), "oauth_failed")
 
-    @pytest.mark.parametrize("redirect", ["https://evil.example", "//evil.example/x", "javascript:alert(1)", "/\\evil"])
+    @pytest.mark.parametrize(
+        "redirect", ["https://evil.example", "//evil.example/x", "javascript:alert(1)", "/\\evil"]
+    )
     async def test_an_open_redirect_is_invalid_argument(self, oauth_auth: AuthApi, redirect: str) -> None:
         await expect_error(
             oauth_auth.call("BeginOAuth", pb.BeginOAuthRequest(provider="github", redirect_after=redirect)),
@@ -156,13 +181,19 @@ class TestGitHubSignIn:
             grpc.StatusCode.INVALID_ARGUMENT,
         )
 
-    async def test_a_redirect_on_the_app_origin_is_kept(self, oauth_auth: AuthApi, github: FakeGitHub) -> None:
+    async def test_a_redirect_on_the_app_origin_is_kept(
+        self, oauth_auth: AuthApi, github: FakeGitHub
+    ) -> None:
         state, _ = await begin(oauth_auth, "https://app.proliferate.test/onboarding")
         assert (await complete(oauth_auth, state)).redirect_after == "https://app.proliferate.test/onboarding"
 
-    async def test_an_unconfigured_provider_is_not_found_and_listed_providers_say_so(self, auth: AuthApi) -> None:
+    async def test_an_unconfigured_provider_is_not_found_and_listed_providers_say_so(
+        self, auth: AuthApi
+    ) -> None:
         await expect_error(
-            auth.call("BeginOAuth", pb.BeginOAuthRequest(provider="github")), "provider_not_found", grpc.StatusCode.NOT_FOUND
+            auth.call("BeginOAuth", pb.BeginOAuthRequest(provider="github")),
+            "provider_not_found",
+            grpc.StatusCode.NOT_FOUND,
         )
         listed = await auth.call("ListSignInProviders")
         assert [p.id for p in listed.providers] == ["password"]

@@ -18,7 +18,7 @@ from proliferate.kit.rpc import GrpcServer, ServiceClients, ServiceCredentials
 from proliferate.protos.auth.v1 import auth_pb2 as pb
 from proliferate.protos.auth.v1 import peers_pb2
 
-from ..conftest import AuthApi, StartAuth, expect_error
+from ..conftest import AuthApi, StartAuth, expect_error  # noqa: TID252 - the shared test helpers
 
 
 @dataclass
@@ -33,7 +33,9 @@ class FakePeers:
     async def start_trial(self, request: peers_pb2.StartTrialRequest, context: Any) -> peers_pb2.TrialResult:
         self.trials.append(request)
         await asyncio.sleep(self.billing_delay)
-        return peers_pb2.TrialResult(checkout_required=bool(self.checkout_url), url=self.checkout_url, state="unconfigured")
+        return peers_pb2.TrialResult(
+            checkout_required=bool(self.checkout_url), url=self.checkout_url, state="unconfigured"
+        )
 
     async def summary(self, request: Any, context: Any) -> peers_pb2.ConnectionSummary:
         return peers_pb2.ConnectionSummary(connected_providers=self.providers)
@@ -47,9 +49,13 @@ def _serve(server: GrpcServer, path: str, fn: Any, request_type: Any) -> None:
 
     def add(_: Any, grpc_server: grpc.aio.Server) -> None:
         handler = grpc.unary_unary_rpc_method_handler(
-            fn, request_deserializer=request_type.FromString, response_serializer=lambda m: m.SerializeToString()
+            fn,
+            request_deserializer=request_type.FromString,
+            response_serializer=lambda m: m.SerializeToString(),
         )
-        grpc_server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, {method: handler}),))
+        grpc_server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(service, {method: handler}),)
+        )
 
     server.register(service, add, None, {method: {"auth"}})
 
@@ -79,7 +85,9 @@ async def peers() -> AsyncIterator[Peers]:
         await server.stop()
 
 
-async def start_with(start_auth: StartAuth, addresses: dict[str, str], billing_timeout: float = 5.0) -> AuthApi:
+async def start_with(
+    start_auth: StartAuth, addresses: dict[str, str], billing_timeout: float = 5.0
+) -> AuthApi:
     clients = ServiceClients("auth", ServiceCredentials(TEST_SERVICE_AUTH_SECRET), addresses)
     return await start_auth(overrides={"peers": GrpcPeers(clients, billing_timeout=billing_timeout)})
 
@@ -89,7 +97,9 @@ def dead() -> str:
 
 
 class TestStatus:
-    async def test_reports_what_integrations_and_repos_know(self, start_auth: StartAuth, peers: Peers) -> None:
+    async def test_reports_what_integrations_and_repos_know(
+        self, start_auth: StartAuth, peers: Peers
+    ) -> None:
         auth = await start_with(start_auth, peers.addresses)
         owner = await auth.sign_up()
         status = await auth.call("GetOnboardingStatus", principal=await auth.as_member(owner))
@@ -97,7 +107,9 @@ class TestStatus:
         assert status.has_github_connection and not status.has_slack_connection
         assert status.repos_known and [(r.id, r.name) for r in status.repos] == [("r1", "acme/api")]
 
-    async def test_with_integrations_down_it_is_still_answered_and_degraded(self, start_auth: StartAuth, peers: Peers) -> None:
+    async def test_with_integrations_down_it_is_still_answered_and_degraded(
+        self, start_auth: StartAuth, peers: Peers
+    ) -> None:
         auth = await start_with(start_auth, {**peers.addresses, "integrations": dead()})
         owner = await auth.sign_up()
         status = await auth.call("GetOnboardingStatus", principal=await auth.as_member(owner))
@@ -105,7 +117,9 @@ class TestStatus:
         assert not status.HasField("has_github_connection") and not status.HasField("has_slack_connection")
         assert status.repos_known
 
-    async def test_with_the_real_services_not_answering_the_method_it_is_degraded(self, auth: AuthApi) -> None:
+    async def test_with_the_real_services_not_answering_the_method_it_is_degraded(
+        self, auth: AuthApi
+    ) -> None:
         owner = await auth.sign_up()
         status = await auth.call("GetOnboardingStatus", principal=await auth.as_member(owner))
         assert status.degraded and not status.repos_known
@@ -114,12 +128,19 @@ class TestStatus:
         auth = await start_with(start_auth, peers.addresses)
         owner = await auth.sign_up()
         principal = await auth.as_member(owner)
-        await auth.call("SaveOnboardingAnswers", pb.OnboardingAnswers(selected_tools=["linear"], team_size="5-10"), principal)
-        status = await auth.call("SaveOnboardingAnswers", pb.OnboardingAnswers(referral_source="a friend"), principal)
+        await auth.call(
+            "SaveOnboardingAnswers",
+            pb.OnboardingAnswers(selected_tools=["linear"], team_size="5-10"),
+            principal,
+        )
+        status = await auth.call(
+            "SaveOnboardingAnswers", pb.OnboardingAnswers(referral_source="a friend"), principal
+        )
         assert list(status.answers.selected_tools) == ["linear"]
         assert (status.answers.team_size, status.answers.referral_source) == ("5-10", "a friend")
         await expect_error(
-            auth.call("SaveOnboardingAnswers", pb.OnboardingAnswers(selected_tools=["t" * 65]), principal), "invalid_argument"
+            auth.call("SaveOnboardingAnswers", pb.OnboardingAnswers(selected_tools=["t" * 65]), principal),
+            "invalid_argument",
         )
 
 
@@ -133,7 +154,11 @@ class TestTrial:
         started = await auth.call("StartTrial", pb.StartTrialRequest(plan="pro"), await auth.as_member(owner))
         assert (started.status, started.checkout_url) == ("checkout_pending", "https://checkout.example/abc")
         [trial] = peers.fake.trials
-        assert (trial.organization_id, trial.plan, trial.user_email) == (owner.org_id, "pro", "trial@example.com")
+        assert (trial.organization_id, trial.plan, trial.user_email) == (
+            owner.org_id,
+            "pro",
+            "trial@example.com",
+        )
         status = await auth.call("GetOnboardingStatus", principal=await auth.as_member(owner))
         assert status.status == "checkout_pending"
         assert "proliferate.auth.onboarding.completed" not in await auth.outbox_subjects()
@@ -170,14 +195,18 @@ class TestTrial:
             auth = await start_with(start_auth, {**peers.addresses, "billing": peers.addresses["repos"]})
         owner = await auth.sign_up()
         await expect_error(
-            auth.call("StartTrial", pb.StartTrialRequest(plan="pro"), await auth.as_member(owner)), "billing_unavailable"
+            auth.call("StartTrial", pb.StartTrialRequest(plan="pro"), await auth.as_member(owner)),
+            "billing_unavailable",
         )
 
-    async def test_a_member_cannot_start_the_trial_and_plans_are_checked(self, start_auth: StartAuth, peers: Peers) -> None:
+    async def test_a_member_cannot_start_the_trial_and_plans_are_checked(
+        self, start_auth: StartAuth, peers: Peers
+    ) -> None:
         auth = await start_with(start_auth, peers.addresses)
         owner = await auth.sign_up()
         await expect_error(
-            auth.call("StartTrial", pb.StartTrialRequest(plan="gold"), await auth.as_member(owner)), "invalid_argument"
+            auth.call("StartTrial", pb.StartTrialRequest(plan="gold"), await auth.as_member(owner)),
+            "invalid_argument",
         )
 
 
@@ -190,7 +219,9 @@ class TestCompletion:
         assert (status.status, status.onboarding_complete) == ("completed", True)
         assert (await auth.outbox_subjects()).count("proliferate.auth.onboarding.completed") == 1
 
-    async def test_a_user_with_one_completed_org_sees_onboarding_complete_in_a_new_pending_org(self, auth: AuthApi) -> None:
+    async def test_a_user_with_one_completed_org_sees_onboarding_complete_in_a_new_pending_org(
+        self, auth: AuthApi
+    ) -> None:
         owner = await auth.sign_up()
         await auth.call("CompleteOnboarding", principal=await auth.as_member(owner))
         team = await auth.create_org(owner, "New team")

@@ -7,7 +7,7 @@ import grpc
 import pytest
 from proliferate.protos.auth.v1 import auth_pb2 as pb
 
-from ..conftest import AuthApi, expect_error
+from ..conftest import AuthApi, expect_error  # noqa: TID252 - the shared test helpers
 
 
 class TestCreateOrganization:
@@ -24,16 +24,28 @@ class TestCreateOrganization:
     async def test_a_taken_slug_is_409_slug_taken(self, auth: AuthApi) -> None:
         owner = await auth.sign_up()
         await auth.create_org(owner, "Acme", slug="acme")
-        await expect_error(auth.create_org(owner, "Other", slug="acme"), "slug_taken", grpc.StatusCode.ALREADY_EXISTS)
+        await expect_error(
+            auth.create_org(owner, "Other", slug="acme"), "slug_taken", grpc.StatusCode.ALREADY_EXISTS
+        )
 
     async def test_without_a_slug_one_is_derived_and_made_unique(self, auth: AuthApi) -> None:
         owner = await auth.sign_up()
-        first = await auth.call("GetOrganization", pb.OrganizationRef(organization_id=await auth.create_org(owner, "Acme")), await auth.as_member(owner))
-        second = await auth.call("GetOrganization", pb.OrganizationRef(organization_id=await auth.create_org(owner, "Acme")), await auth.as_member(owner))
+        first = await auth.call(
+            "GetOrganization",
+            pb.OrganizationRef(organization_id=await auth.create_org(owner, "Acme")),
+            await auth.as_member(owner),
+        )
+        second = await auth.call(
+            "GetOrganization",
+            pb.OrganizationRef(organization_id=await auth.create_org(owner, "Acme")),
+            await auth.as_member(owner),
+        )
         assert first.slug == "acme" and second.slug.startswith("acme-") and first.slug != second.slug
 
     @pytest.mark.parametrize(("name", "slug"), [("", None), ("ok", "A_b"), ("ok", "ab"), ("ok", "-abc")])
-    async def test_bad_names_and_slugs_are_invalid_argument(self, auth: AuthApi, name: str, slug: str | None) -> None:
+    async def test_bad_names_and_slugs_are_invalid_argument(
+        self, auth: AuthApi, name: str, slug: str | None
+    ) -> None:
         owner = await auth.sign_up()
         await expect_error(auth.create_org(owner, name, slug=slug), "invalid_argument")
 
@@ -49,12 +61,18 @@ class TestActiveOrganization:
         a, b = await auth.sign_up(), await auth.sign_up()
         team = await auth.create_org(a, "Team")
         principal = await auth.call(
-            "SetActiveOrganization", pb.SetActiveOrganizationRequest(organization_id=a.org_id), await auth.as_member(a)
+            "SetActiveOrganization",
+            pb.SetActiveOrganizationRequest(organization_id=a.org_id),
+            await auth.as_member(a),
         )
         assert principal.organization_id == a.org_id
         assert (await auth.as_member(a)).organization_id == a.org_id
         await expect_error(
-            auth.call("SetActiveOrganization", pb.SetActiveOrganizationRequest(organization_id=team), await auth.as_member(b)),
+            auth.call(
+                "SetActiveOrganization",
+                pb.SetActiveOrganizationRequest(organization_id=team),
+                await auth.as_member(b),
+            ),
             "organization_not_found",
             grpc.StatusCode.NOT_FOUND,
         )
@@ -66,10 +84,16 @@ class TestReadAndUpdate:
         org_id = await auth.create_org(owner, "Acme", slug="acme")
         updated = await auth.call(
             "UpdateOrganization",
-            pb.UpdateOrganizationRequest(organization_id=org_id, name="Acme 2", logo_url="https://img.example/l.png"),
+            pb.UpdateOrganizationRequest(
+                organization_id=org_id, name="Acme 2", logo_url="https://img.example/l.png"
+            ),
             await auth.as_member(owner),
         )
-        assert (updated.name, updated.slug, updated.logo_url) == ("Acme 2", "acme", "https://img.example/l.png")
+        assert (updated.name, updated.slug, updated.logo_url) == (
+            "Acme 2",
+            "acme",
+            "https://img.example/l.png",
+        )
         assert "proliferate.auth.organization.updated" in await auth.outbox_subjects()
 
     async def test_a_non_https_logo_is_invalid(self, auth: AuthApi) -> None:
@@ -77,7 +101,9 @@ class TestReadAndUpdate:
         await expect_error(
             auth.call(
                 "UpdateOrganization",
-                pb.UpdateOrganizationRequest(organization_id=owner.org_id, logo_url="http://img.example/l.png"),
+                pb.UpdateOrganizationRequest(
+                    organization_id=owner.org_id, logo_url="http://img.example/l.png"
+                ),
                 await auth.as_member(owner),
             ),
             "invalid_argument",
@@ -87,7 +113,9 @@ class TestReadAndUpdate:
         owner = await auth.sign_up("boss@acme.io")
         org = await auth.call(
             "SetAllowedDomains",
-            pb.SetAllowedDomainsRequest(organization_id=owner.org_id, domains=["Acme.io", "acme.io", "corp.acme.io"]),
+            pb.SetAllowedDomainsRequest(
+                organization_id=owner.org_id, domains=["Acme.io", "acme.io", "corp.acme.io"]
+            ),
             await auth.as_member(owner),
         )
         assert list(org.allowed_domains) == ["acme.io", "corp.acme.io"]
@@ -115,13 +143,21 @@ class TestTenancy:
             ("UpdateOrganization", pb.UpdateOrganizationRequest(organization_id=other, name="x")),
             ("SetAllowedDomains", pb.SetAllowedDomainsRequest(organization_id=other, domains=[])),
             ("ListMembers", pb.OrganizationRef(organization_id=other)),
-            ("UpdateMemberRole", pb.UpdateMemberRoleRequest(organization_id=other, member_id=b.user_id, role="member")),
+            (
+                "UpdateMemberRole",
+                pb.UpdateMemberRoleRequest(organization_id=other, member_id=b.user_id, role="member"),
+            ),
             ("RemoveMember", pb.MemberRef(organization_id=other, member_id=b.user_id)),
             ("LeaveOrganization", pb.OrganizationRef(organization_id=other)),
             ("ListInvitations", pb.OrganizationRef(organization_id=other)),
-            ("CreateInvitation", pb.CreateInvitationRequest(organization_id=other, email="x@example.com", role="member")),
+            (
+                "CreateInvitation",
+                pb.CreateInvitationRequest(organization_id=other, email="x@example.com", role="member"),
+            ),
             ("CancelInvitation", pb.InvitationRef(organization_id=other, invitation_id=b.user_id)),
             ("SetActiveOrganization", pb.SetActiveOrganizationRequest(organization_id=other)),
         ]
         for method, request in calls:
-            await expect_error(auth.call(method, request, principal), "organization_not_found", grpc.StatusCode.NOT_FOUND)
+            await expect_error(
+                auth.call(method, request, principal), "organization_not_found", grpc.StatusCode.NOT_FOUND
+            )

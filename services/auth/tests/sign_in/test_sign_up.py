@@ -13,7 +13,7 @@ import pytest
 from proliferate.devkit.platform import PlatformDatabase
 from proliferate.protos.auth.v1 import auth_pb2 as pb
 
-from ..conftest import PASSWORD, AuthApi, expect_error
+from ..conftest import PASSWORD, AuthApi, expect_error  # noqa: TID252 - the shared test helpers
 
 
 class TestSignUp:
@@ -27,7 +27,11 @@ class TestSignUp:
         assert principal.organization_id == account.org_id
         user = (await auth.rows("SELECT email, email_normalized FROM users"))[0]
         assert (user.email, user.email_normalized) == ("Ana@Example.com", "ana@example.com")
-        org = (await auth.rows("SELECT name, slug, is_personal, personal_owner_user_id::text AS owner FROM organizations"))[0]
+        org = (
+            await auth.rows(
+                "SELECT name, slug, is_personal, personal_owner_user_id::text AS owner FROM organizations"
+            )
+        )[0]
         assert org.is_personal and org.owner == account.user_id
         assert org.name == "Ana Lima's organization"
         assert org.slug == f"ana-lima-{account.user_id.replace('-', '')[-8:]}"
@@ -51,9 +55,7 @@ class TestSignUp:
     async def test_concurrent_sign_ups_differing_in_case_one_wins_the_other_is_email_taken(
         self, auth: AuthApi
     ) -> None:
-        results = await asyncio.gather(
-            auth.sign_up("A@x.io"), auth.sign_up("a@x.io"), return_exceptions=True
-        )
+        results = await asyncio.gather(auth.sign_up("A@x.io"), auth.sign_up("a@x.io"), return_exceptions=True)
         failures = [r for r in results if isinstance(r, Exception)]
         assert len(failures) == 1
         assert getattr(failures[0], "code", None) == "email_taken"

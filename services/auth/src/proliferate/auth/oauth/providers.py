@@ -66,7 +66,9 @@ class GitHubProvider:
         self.api_url = api_url.rstrip("/")
         self.transport = transport
 
-    def _client(self, redirect_uri: str | None = None, token: dict[str, str] | None = None) -> AsyncOAuth2Client:
+    def _client(
+        self, redirect_uri: str | None = None, token: dict[str, str] | None = None
+    ) -> AsyncOAuth2Client:
         return AsyncOAuth2Client(
             self.client_id,
             self.client_secret,

@@ -91,5 +91,7 @@ class GrpcPeers:
 
     async def list_repos(self, organization_id: str) -> list[tuple[str, str]]:
         request = peers_pb2.ListReposRequest(organization_id=organization_id)
-        reply = await self._call("repos", LIST_REPOS, request, peers_pb2.ListReposResponse, self.summary_timeout)
+        reply = await self._call(
+            "repos", LIST_REPOS, request, peers_pb2.ListReposResponse, self.summary_timeout
+        )
         return [(r.id, r.name) for r in reply.repos]

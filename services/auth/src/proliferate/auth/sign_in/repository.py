@@ -45,6 +45,12 @@ class SignInRepository:
             )
         ).first()
 
+    async def exists_with_hash(self, token_hash: bytes) -> bool:
+        row = (
+            await self.session.execute(sa.select(SignIn.id).where(SignIn.token_hash == token_hash))
+        ).first()
+        return row is not None
+
     async def get_active(self, sign_in_id: uuid.UUID, user_id: uuid.UUID, now: datetime) -> SignIn | None:
         return (
             await self.session.scalars(
