@@ -5,13 +5,24 @@ import itertools
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from google.protobuf import struct_pb2
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
-from proliferate.kit.bus import Consumer, ConsumerSpec, Event, JetStreamPublisher, Outcome, ensure_streams, on
+from proliferate.kit.bus import (
+    Consumer,
+    ConsumerSpec,
+    EphemeralSubscription,
+    Event,
+    JetStreamPublisher,
+    Outcome,
+    ensure_streams,
+    on,
+    on_each,
+)
 from proliferate.kit.db import Database
 from proliferate.kit.outbox import Relay, add_event
 from proliferate.kit.topology import DLQ_STREAM, STREAMS, StreamSpec
@@ -226,3 +237,68 @@ class TestConsumer:
         assert sorted(rows) == sorted(notes)
         assert calls.count("bad") == 2
         assert len(calls) > len(notes)
+
+
+class TestEphemeralSubscription:
+    async def test_every_replica_receives_each_new_event_in_order(
+        self, js: JetStreamContext, databases: Any
+    ) -> None:
+        db = databases("auth")
+        await publish(db, js, note="before")  # published before subscribing: not delivered
+        seen: dict[str, list[str]] = {"one": [], "two": []}
+
+        def record(replica: str) -> Callable[[Event[struct_pb2.Struct]], Awaitable[None]]:
+            async def handle(event: Event[struct_pb2.Struct]) -> None:
+                seen[replica].append(event.payload["note"])
+
+            return handle
+
+        subs = [
+            EphemeralSubscription(
+                js, STREAM, "proliferate.auth.>", (on_each(SUBJECT, struct_pb2.Struct)(record(name)),)
+            )
+            for name in seen
+        ]
+        for sub in subs:
+            await sub.start()
+        try:
+            ids = [await publish(db, js, note=f"n{i}") for i in range(5)]
+            await wait_until(lambda: all(len(v) == 5 for v in seen.values()))
+            assert seen == {"one": [f"n{i}" for i in range(5)], "two": [f"n{i}" for i in range(5)]}
+            assert len(set(ids)) == 5
+        finally:
+            for sub in subs:
+                await sub.stop()
+
+    async def test_a_failing_handler_does_not_stop_the_subscription_and_other_subjects_are_ignored(
+        self, js: JetStreamContext, databases: Any
+    ) -> None:
+        db = databases("auth")
+        seen: list[str] = []
+
+        async def handle(event: Event[struct_pb2.Struct]) -> None:
+            if event.payload["note"] == "boom":
+                raise ValueError("handler failed")
+            seen.append(event.payload["note"])
+
+        sub = EphemeralSubscription(
+            js, STREAM, "proliferate.auth.>", (on_each(SUBJECT, struct_pb2.Struct)(handle),)
+        )
+        await sub.start()
+        try:
+            async with db.unit_of_work() as session:
+                add_event(session, "proliferate.auth.member.added", probe_event(note="other subject"))
+            await publish(db, js, note="boom")
+            await publish(db, js, note="after")
+            await wait_until(lambda: seen == ["after"])
+            assert sub.received == 1
+        finally:
+            await sub.stop()
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)

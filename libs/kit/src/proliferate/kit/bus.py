@@ -1,4 +1,5 @@
-"""The NATS JetStream bus: connection, streams, the relay's publisher, durable consumers.
+"""The NATS JetStream bus: connection, streams, the relay's publisher, durable consumers,
+and ephemeral per-replica subscriptions.
 
 Consumers are durable pull consumers with explicit ack. A handler runs inside a unit of
 work together with the insert of its `processed_events` row, so a redelivered event whose
@@ -475,6 +476,101 @@ def _subject_matches(pattern: str, subject: str) -> bool:
 
 def event_type_of(msg: Msg) -> str | None:
     return (msg.headers or {}).get(HEADER_EVENT_TYPE)
+
+
+# --- ephemeral subscriptions -------------------------------------------------------------
+
+EphemeralFn = Callable[[Event[Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class EphemeralHandler:
+    subject: str
+    message_type: type[Message]
+    fn: EphemeralFn
+
+
+def on_each(
+    subject: str, message_type: type[M]
+) -> Callable[[Callable[[Event[M]], Awaitable[None]]], EphemeralHandler]:
+    """Declare the in-memory reaction of one subject for an `EphemeralSubscription`."""
+
+    def wrap(fn: Callable[[Event[M]], Awaitable[None]]) -> EphemeralHandler:
+        return EphemeralHandler(subject=subject, message_type=message_type, fn=fn)
+
+    return wrap
+
+
+@dataclass
+class EphemeralSubscription:
+    """Every replica sees every new message of `filter_subject`, in order (an ordered push
+    consumer per process, delivering from the moment it subscribes; NATS resumes it after a
+    reconnect). Nothing is acked, recorded or retried: for in-memory reactions only (dropping
+    cache entries, fanning out to attached clients). A handler that raises is logged and the
+    next message is still delivered."""
+
+    js: JetStreamContext
+    stream: str
+    filter_subject: str
+    handlers: tuple[EphemeralHandler, ...]
+    name: str = "ephemeral"
+    received: int = 0
+    _sub: Any = None
+
+    async def start(self) -> None:
+        self._sub = await self.js.subscribe(
+            self.filter_subject,
+            stream=self.stream,
+            cb=self._deliver,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.NEW,
+            idle_heartbeat=5.0,
+        )
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+
+    def _handler(self, subject: str) -> EphemeralHandler | None:
+        return next((h for h in self.handlers if _subject_matches(h.subject, subject)), None)
+
+    async def _deliver(self, msg: Msg) -> None:
+        handler = self._handler(msg.subject)
+        if handler is None:
+            return
+        headers = dict(msg.headers or {})
+        try:
+            payload = handler.message_type()
+            payload.ParseFromString(msg.data)
+            occurred = headers.get(HEADER_OCCURRED_AT)
+            event: Event[Any] = Event(
+                id=_event_id(msg, headers),
+                subject=msg.subject,
+                payload=payload,
+                occurred_at=datetime.fromisoformat(occurred) if occurred else None,
+                delivery=1,
+                headers=headers,
+            )
+            with tracing.span_from(
+                headers,
+                f"consume {msg.subject}",
+                kind=tracing.SpanKind.CONSUMER,
+                attributes={
+                    "messaging.destination.name": msg.subject,
+                    "messaging.consumer.group.name": self.name,
+                },
+            ):
+                await handler.fn(event)
+            self.received += 1
+        except Exception as exc:
+            log.warning(
+                "ephemeral_handler_failed",
+                subscription=self.name,
+                subject=msg.subject,
+                error=redact(f"{type(exc).__name__}: {exc}")[:500],
+            )
 
 
 RUNTIME_STREAMS: tuple[StreamSpec, ...] = (DLQ_STREAM,)
