@@ -71,6 +71,13 @@ class TestErrors:
         assert error["code"] == "validation_failed"
         assert any(f["field"] == "count" for f in error["details"]["fields"])
 
+    @pytest.mark.parametrize("body", [b'{"name": ', b'{"name": "a"} trailing', b"\xff\xfe"])
+    async def test_truncated_or_trailing_json_is_400_invalid_json(self, app: Litestar, body: bytes) -> None:
+        async with AsyncTestClient(app) as client:
+            response = await client.post("/items", content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "invalid_json"
+
     async def test_empty_body_is_400_invalid_json(self, app: Litestar) -> None:
         async with AsyncTestClient(app) as client:
             response = await client.post("/items", content=b"", headers={"content-type": "application/json"})

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from litestar import Litestar, Request, Response, get
 from litestar.config.cors import CORSConfig
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from proliferate.kit import tracing
@@ -112,7 +112,11 @@ def _field_name(item: Mapping[str, Any]) -> str:
 def _http_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorEnvelope]:
     assert isinstance(exc, HTTPException)
     status = exc.status_code
-    if status == 400 and str(exc.detail).startswith("JSON is malformed"):
+    # Litestar turns any body it cannot decode into a 400 caused by a SerializationException
+    # ("JSON is malformed", "Input data was truncated", ...): all of them are invalid JSON.
+    if status == 400 and (
+        str(exc.detail).startswith("JSON is malformed") or isinstance(exc.__cause__, SerializationException)
+    ):
         return error_response(request, 400, "invalid_json", "the request body is not valid JSON")
     code = _STATUS_CODES.get(status, "http_error")
     message = exc.detail if status < 500 else "internal error"
