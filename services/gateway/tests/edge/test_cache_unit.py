@@ -8,7 +8,9 @@ from proliferate.kit.principal import Principal, PrincipalKind
 
 
 def principal(user: str = "u1", credential: str = "c1", impersonator: str = "") -> Principal:
-    return Principal(kind=PrincipalKind.USER, user_id=user, credential_id=credential, impersonator_user_id=impersonator)
+    return Principal(
+        kind=PrincipalKind.USER, user_id=user, credential_id=credential, impersonator_user_id=impersonator
+    )
 
 
 class Clock:
@@ -56,7 +58,9 @@ class TestJwksCache:
     async def test_refetches_for_an_unknown_kid_at_most_once_per_interval(self) -> None:
         clock = Clock()
         calls: list[float] = []
-        keys = [{"kid": "k1", "kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]
+        keys = [
+            {"kid": "k1", "kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
+        ]
 
         async def fetch() -> list[dict[str, str]]:
             calls.append(clock.now)

@@ -21,11 +21,14 @@ from ..conftest import APP_URL, Stack, StartStack  # noqa: TID252 - the shared t
 
 
 async def issue_sandbox_token(stack: Stack, session_id: str, org_id: str, ttl: int = 3600) -> pb.Token:
-    client = ServiceClient("gateway", "auth", f"127.0.0.1:{stack.auth.grpc_port}", ServiceCredentials(TEST_SERVICE_AUTH_SECRET))
+    client = ServiceClient(
+        "gateway", "auth", f"127.0.0.1:{stack.auth.grpc_port}", ServiceCredentials(TEST_SERVICE_AUTH_SECRET)
+    )
     try:
         stub = auth_pb2_grpc.AuthServiceStub(client.channel)
         token = await client.call(
-            stub.IssueSandboxToken, pb.IssueSandboxTokenRequest(session_id=session_id, organization_id=org_id, ttl_seconds=ttl)
+            stub.IssueSandboxToken,
+            pb.IssueSandboxTokenRequest(session_id=session_id, organization_id=org_id, ttl_seconds=ttl),
         )
         register_canary(token.token)
         return token
@@ -44,7 +47,11 @@ class TestSandboxToken:
 
         verifier = stack.edge().tokens
         principal = await verifier.sandbox_principal(first.token, session_s, current_jti)
-        assert (principal.kind, principal.session_id, principal.organization_id) == (PrincipalKind.SANDBOX, session_s, org)
+        assert (principal.kind, principal.session_id, principal.organization_id) == (
+            PrincipalKind.SANDBOX,
+            session_s,
+            org,
+        )
         with pytest.raises(PermissionDenied):
             await verifier.sandbox_principal(first.token, session_t, current_jti)
         later = TokenVerifier(verifier.jwks, clock=lambda: time.time() + 3601)
@@ -54,7 +61,9 @@ class TestSandboxToken:
         stored[session_s] = second.jti  # the next boot supersedes the first token
         with pytest.raises(Unauthenticated):
             await verifier.sandbox_principal(first.token, session_s, current_jti)
-        assert (await verifier.sandbox_principal(second.token, session_s, current_jti)).credential_id == second.jti
+        assert (
+            await verifier.sandbox_principal(second.token, session_s, current_jti)
+        ).credential_id == second.jti
 
     async def test_a_sandbox_token_is_not_a_product_api_credential(self, stack: Stack) -> None:
         token = await issue_sandbox_token(stack, str(uuid.uuid4()), str(uuid.uuid4()))
@@ -74,7 +83,11 @@ class TestAccessToken:
     async def test_an_access_token_acts_only_in_its_org(self, stack: Stack) -> None:
         user = await stack.sign_up()
         other = await stack.create_org(user)
-        token = register_canary((await user.client.post("/v1/auth/access-token", headers={"x-org-id": user.org_id})).json()["token"])
+        token = register_canary(
+            (await user.client.post("/v1/auth/access-token", headers={"x-org-id": user.org_id})).json()[
+                "token"
+            ]
+        )
         response = await stack.client().get("/v1/auth/me", headers={**user.bearer(token), "x-org-id": other})
         assert response.status_code == 403
 
@@ -89,7 +102,9 @@ class FakeGitHub:
         if url == "https://api.github.com/user":
             return httpx2.Response(200, json={"id": 7, "login": "octo", "name": "Octo"})
         if url == "https://api.github.com/user/emails":
-            return httpx2.Response(200, json=[{"email": "octo@example.com", "primary": True, "verified": True}])
+            return httpx2.Response(
+                200, json=[{"email": "octo@example.com", "primary": True, "verified": True}]
+            )
         return httpx2.Response(404)
 
 
@@ -101,7 +116,9 @@ class TestGitHubSignInThroughTheEdge:
         stack = await start_stack(auth_overrides={"oauth": {"github": provider}})
         client = stack.client(follow_redirects=False)
         start = await client.get("/v1/auth/oauth/github/start", params={"redirect": "/sessions"})
-        assert start.status_code == 302 and start.headers["location"].startswith("https://github.com/login/oauth/authorize?")
+        assert start.status_code == 302 and start.headers["location"].startswith(
+            "https://github.com/login/oauth/authorize?"
+        )
         state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
         done = await client.get("/v1/auth/oauth/github/callback", params={"code": "good", "state": state})
         assert (done.status_code, done.headers["location"]) == (302, f"{APP_URL}/sessions")
@@ -109,12 +126,17 @@ class TestGitHubSignInThroughTheEdge:
         me = await client.get("/v1/auth/me")
         assert me.json()["user"]["email"] == "octo@example.com"
         again = await client.get("/v1/auth/oauth/github/callback", params={"code": "good", "state": state})
-        assert (again.status_code, again.headers["location"]) == (302, f"{APP_URL}/sign-in?error=oauth_failed")
+        assert (again.status_code, again.headers["location"]) == (
+            302,
+            f"{APP_URL}/sign-in?error=oauth_failed",
+        )
 
     async def test_an_open_redirect_is_422(self, start_stack: StartStack) -> None:
         provider = GitHubProvider("cid", "github-secret-value", transport=httpx2.MockTransport(FakeGitHub()))
         stack = await start_stack(auth_overrides={"oauth": {"github": provider}})
-        response = await stack.client().get("/v1/auth/oauth/github/start", params={"redirect": "https://evil.example"})
+        response = await stack.client().get(
+            "/v1/auth/oauth/github/start", params={"redirect": "https://evil.example"}
+        )
         assert (response.status_code, response.json()["error"]["code"]) == (422, "invalid_argument")
 
 
@@ -122,6 +144,7 @@ async def test_unknown_providers_and_missing_callback_fields_go_back_to_sign_in(
     client = stack.client(follow_redirects=False)
     assert (await client.get("/v1/auth/oauth/nope/start")).status_code == 404
     response = await client.get("/v1/auth/oauth/github/callback")
-    assert (response.status_code, response.headers["location"]) == (302, f"{APP_URL}/sign-in?error=oauth_failed")
-
-
+    assert (response.status_code, response.headers["location"]) == (
+        302,
+        f"{APP_URL}/sign-in?error=oauth_failed",
+    )
