@@ -67,6 +67,8 @@ class TestActiveOrganization:
         )
         assert principal.organization_id == a.org_id
         assert (await auth.as_member(a)).organization_id == a.org_id
+        # Gateways cache principals: every switch (and the new org made active) is published.
+        assert (await auth.outbox_subjects()).count("proliferate.auth.sign_in.updated") == 2
         await expect_error(
             auth.call(
                 "SetActiveOrganization",

@@ -105,3 +105,24 @@ async def test_a_role_change_is_seen_within_2s(start_stack: Any) -> None:
             break
         await asyncio.sleep(0.02)
     assert roles == {0: "admin", 1: "admin"}
+
+
+async def test_switching_the_active_organization_is_seen_by_every_replica_within_2s(start_stack: Any) -> None:
+    stack = await start_stack(replicas=2, worker=True)
+    user = await stack.sign_up()
+    team = await stack.create_org(user, "Team")  # becomes active
+    await user.client.put("/v1/auth/active-organization", json={"organization_id": user.org_id})
+    await warm(stack, user.bearer())
+    switched = await user.client.put("/v1/auth/active-organization", json={"organization_id": team})
+    assert switched.status_code == 200
+    started = time.monotonic()
+    seen: dict[int, str] = {}
+    while time.monotonic() - started < WITHIN_S:
+        seen = {
+            r: (await stack.client(r).get("/v1/auth/me", headers=user.bearer())).json()["organization"]["id"]
+            for r in (0, 1)
+        }
+        if set(seen.values()) == {team}:
+            break
+        await asyncio.sleep(0.02)
+    assert seen == {0: team, 1: team}

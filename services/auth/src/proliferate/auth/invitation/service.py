@@ -26,7 +26,7 @@ from proliferate.auth.member.repository import MemberRepository
 from proliferate.auth.models import Invitation, Member, User
 from proliferate.auth.organization.service import get_visible, require_role
 from proliferate.auth.rate_limit import service as limits
-from proliferate.auth.sign_in.repository import SignInRepository
+from proliferate.auth.sign_in.activation import activate_organization
 from proliferate.auth.user.repository import UserRepository
 from proliferate.kit.principal import Principal, PrincipalKind
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -156,8 +156,8 @@ async def accept_invitation(
         member_events.member_added(session, member.organization_id, user_id, member.role)
     events.invitation_accepted(session, updated, user_id)
     if principal.credential_id and principal.kind is PrincipalKind.USER:
-        await SignInRepository(session).set_active_organization(
-            uuid.UUID(principal.credential_id), updated.organization_id
+        await activate_organization(
+            session, uuid.UUID(principal.credential_id), user_id, updated.organization_id
         )
     return member, user
 

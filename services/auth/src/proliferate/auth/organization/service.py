@@ -19,7 +19,7 @@ from proliferate.auth.organization import events
 from proliferate.auth.organization.repository import OrganizationRepository
 from proliferate.auth.rate_limit import service as limits
 from proliferate.auth.roles import at_least
-from proliferate.auth.sign_in.repository import SignInRepository
+from proliferate.auth.sign_in.activation import activate_organization
 from proliferate.kit.principal import Principal, PrincipalKind
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -104,7 +104,7 @@ async def create_organization(
         and not principal.impersonator_user_id
     ):
         # The new organization becomes the active one of the sign-in that created it.
-        await SignInRepository(session).set_active_organization(uuid.UUID(principal.credential_id), org.id)
+        await activate_organization(session, uuid.UUID(principal.credential_id), user_id, org.id)
     return org
 
 

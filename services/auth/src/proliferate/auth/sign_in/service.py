@@ -24,6 +24,7 @@ from proliferate.auth.member.repository import MemberRepository
 from proliferate.auth.models import SignIn, User
 from proliferate.auth.rate_limit import service as limits
 from proliferate.auth.sign_in import events
+from proliferate.auth.sign_in.activation import activate_organization
 from proliferate.auth.sign_in.repository import SignInRepository
 from proliferate.auth.user.repository import AccountRepository, UserRepository
 from proliferate.auth.user.service import register_user, verify_email
@@ -271,7 +272,7 @@ async def set_active_organization(
     sign_ins = SignInRepository(session)
     if await sign_ins.get_active(uuid.UUID(principal.credential_id), user_id, ctx.clock.now()) is None:
         raise Unauthenticated("the sign-in is unknown, expired or revoked")
-    await sign_ins.set_active_organization(uuid.UUID(principal.credential_id), org_id)
+    await activate_organization(session, uuid.UUID(principal.credential_id), user_id, org_id)
     user = await UserRepository(session).get(user_id)
     assert user is not None
     return user_principal(ctx, user, org_id, role, uuid.UUID(principal.credential_id))

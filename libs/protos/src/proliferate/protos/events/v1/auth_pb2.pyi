@@ -523,6 +523,35 @@ class SignInRevoked(_message.Message):
 Global___SignInRevoked: _TypeAlias = SignInRevoked  # noqa: Y015
 
 @_typing.final
+class SignInUpdated(_message.Message):
+    """proliferate.auth.sign_in.updated — the sign-in now acts in another organization (switch,
+    a new organization, an accepted invitation): gateways drop the cached principal.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIGN_IN_ID_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    ACTIVE_ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    sign_in_id: _builtins.str
+    user_id: _builtins.str
+    active_organization_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        sign_in_id: _builtins.str = ...,
+        user_id: _builtins.str = ...,
+        active_organization_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_organization_id", b"active_organization_id", "sign_in_id", b"sign_in_id", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignInUpdated: _TypeAlias = SignInUpdated  # noqa: Y015
+
+@_typing.final
 class ImpersonationStarted(_message.Message):
     """proliferate.auth.impersonation.started"""
 

@@ -1,5 +1,6 @@
-"""Every replica drops cached principals on the auth events of gateway.md §4.3, through an
-ephemeral ordered subscription (no durable state: a replica that starts has an empty cache)."""
+"""Every replica drops cached principals on the auth events of gateway.md §4.3 — plus
+`sign_in.updated` (a sign-in switched organization) — through an ephemeral ordered
+subscription (no durable state: a replica that starts has an empty cache)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ def cache_invalidation(js: JetStreamContext, cache: PrincipalCache) -> Ephemeral
         dropped = cache.drop_credential(event.payload.sign_in_id)
         log.debug("auth_cache_dropped", reason="sign_in.revoked", entries=dropped)
 
+    async def sign_in_updated(event: Event[ev.SignInUpdated]) -> None:
+        dropped = cache.drop_credential(event.payload.sign_in_id)
+        log.debug("auth_cache_dropped", reason="sign_in.updated", entries=dropped)
+
     async def api_key_revoked(event: Event[ev.ApiKeyRevoked]) -> None:
         dropped = cache.drop_credential(event.payload.api_key_id)
         log.debug("auth_cache_dropped", reason="api_key.revoked", entries=dropped)
@@ -35,6 +40,7 @@ def cache_invalidation(js: JetStreamContext, cache: PrincipalCache) -> Ephemeral
 
     handlers = (
         on_each("proliferate.auth.sign_in.revoked", ev.SignInRevoked)(sign_in_revoked),
+        on_each("proliferate.auth.sign_in.updated", ev.SignInUpdated)(sign_in_updated),
         on_each("proliferate.auth.api_key.revoked", ev.ApiKeyRevoked)(api_key_revoked),
         on_each("proliferate.auth.member.updated", ev.MemberUpdated)(member_changed),
         on_each("proliferate.auth.member.removed", ev.MemberRemoved)(member_changed),

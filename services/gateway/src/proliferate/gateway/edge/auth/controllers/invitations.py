@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from litestar import get, post
+from typing import Any
+
+from litestar import Request, get, post
 from litestar.params import FromPath
 from proliferate.gateway.edge.auth import schemas as s
 from proliferate.gateway.edge.auth import serial
-from proliferate.gateway.edge.authentication.dependencies import Auth, Caller
+from proliferate.gateway.edge.authentication.dependencies import Auth, Caller, edge_of
 from proliferate.gateway.edge.routes import Tenancy, documented
 from proliferate.protos.auth.v1 import auth_pb2 as pb
 
@@ -24,10 +26,12 @@ async def get_invitation_preview(token: FromPath[str], auth: Auth) -> s.Invitati
     status_code=200,
     **documented(Tenancy.USER),
 )
-async def accept_invitation(token: FromPath[str], principal: Caller, auth: Auth) -> s.MemberOut:
-    return serial.member(
-        await auth("AcceptInvitation", pb.InvitationToken(token=token[:512]), principal=principal)
-    )
+async def accept_invitation(
+    request: Request[Any, Any, Any], token: FromPath[str], principal: Caller, auth: Auth
+) -> s.MemberOut:
+    member = await auth("AcceptInvitation", pb.InvitationToken(token=token[:512]), principal=principal)
+    edge_of(request).cache.drop_credential(principal.credential_id)  # the new org became the active one
+    return serial.member(member)
 
 
 @post(

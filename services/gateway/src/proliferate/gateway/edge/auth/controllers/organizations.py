@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from litestar import delete, get, patch, post, put
+from typing import Any
+
+from litestar import Request, delete, get, patch, post, put
 from litestar.params import FromPath, JSONBody
 from proliferate.gateway.edge.auth import schemas as s
 from proliferate.gateway.edge.auth import serial
-from proliferate.gateway.edge.authentication.dependencies import Auth, Caller
+from proliferate.gateway.edge.authentication.dependencies import Auth, Caller, edge_of
 from proliferate.gateway.edge.routes import Tenancy, documented
 from proliferate.protos.auth.v1 import auth_pb2 as pb
 
@@ -19,12 +21,14 @@ async def list_organizations(principal: Caller, auth: Auth) -> s.OrganizationsOu
 
 @post("/v1/orgs", operation_id="create_organization", status_code=201, **documented(Tenancy.USER))
 async def create_organization(
-    data: JSONBody[s.OrganizationCreateBody], principal: Caller, auth: Auth
+    request: Request[Any, Any, Any], data: JSONBody[s.OrganizationCreateBody], principal: Caller, auth: Auth
 ) -> s.OrganizationOut:
-    request = pb.CreateOrganizationRequest(name=data.name)
+    message = pb.CreateOrganizationRequest(name=data.name)
     if data.slug is not None:
-        request.slug = data.slug
-    return serial.organization(await auth("CreateOrganization", request, principal=principal))
+        message.slug = data.slug
+    created = await auth("CreateOrganization", message, principal=principal)
+    edge_of(request).cache.drop_credential(principal.credential_id)  # it became the active org
+    return serial.organization(created)
 
 
 @get("/v1/orgs/domain-suggestions", operation_id="get_domain_suggestions", **documented(Tenancy.USER))

@@ -171,13 +171,14 @@ async def issue_access_token(principal: Caller, auth: Auth) -> s.AccessTokenOut:
 
 @put("/v1/auth/active-organization", operation_id="set_active_organization", **documented(Tenancy.ORG_BODY))
 async def set_active_organization(
-    data: JSONBody[s.ActiveOrganizationBody], principal: Caller, auth: Auth
+    request: Request[Any, Any, Any], data: JSONBody[s.ActiveOrganizationBody], principal: Caller, auth: Auth
 ) -> s.SignInOut:
     reply = await auth(
         "SetActiveOrganization",
         pb.SetActiveOrganizationRequest(organization_id=data.organization_id),
         principal=principal,
     )
+    edge_of(request).cache.drop_credential(principal.credential_id)  # here at once; elsewhere on the event
     return s.SignInOut(
         user_id=reply.user_id,
         organization_id=serial.opt(reply.organization_id),
