@@ -18,16 +18,16 @@ from proliferate.kit.db import libpq_url
 
 APP_URL = "https://app.proliferate.test"
 PASSWORD = register_canary("end-to-end passphrase 42")
+LATEST_MAIL = (
+    "SELECT link FROM auth.recorded_mails WHERE recipient = %s AND kind = %s ORDER BY created_at DESC LIMIT 1"
+)
 
 
 async def mailed_link(platform_db: PlatformDatabase, recipient: str, kind: str, timeout: float = 30.0) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with psycopg.connect(libpq_url(platform_db.service_url("auth"))) as conn:
-            row = conn.execute(
-                "SELECT link FROM auth.recorded_mails WHERE recipient = %s AND kind = %s ORDER BY created_at DESC LIMIT 1",
-                (recipient, kind),
-            ).fetchone()
+            row = conn.execute(LATEST_MAIL, (recipient, kind)).fetchone()
         if row:
             return str(row[0])
         await asyncio.sleep(0.1)
