@@ -1,8 +1,11 @@
-"""A10: `make dev` brings up all ten services; Ctrl-C leaves no process; a second run reuses its data."""
+"""A10: `make dev` brings up all ten services; Ctrl-C leaves no process; a second run reuses its data.
+Issue 3: it seeds dev@localhost with an organization and prints a sign-in token that works against
+`GET /v1/auth/me`, the same token on the next run."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -53,6 +56,23 @@ def wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path) -> dict[str,
     raise AssertionError(f"/readyz not 200 within {READY_WITHIN_S}s:\n{log.read_text()[-3000:]}")
 
 
+def printed_token(proc: subprocess.Popen[bytes], log: Path) -> str:
+    """The sign-in token `make dev` prints once every service serves (auth's dev hook)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        match = re.search(r"sign-in token: (\S+)", log.read_text())
+        if match:
+            return match.group(1)
+        assert proc.poll() is None, f"make dev exited early:\n{log.read_text()[-3000:]}"
+        time.sleep(0.2)
+    raise AssertionError(f"no sign-in token printed:\n{log.read_text()[-3000:]}")
+
+
+def me(port: int, token: str) -> httpx.Response:
+    url = f"http://127.0.0.1:{port}/v1/auth/me"
+    return httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
 def ctrl_c(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
     """Send SIGINT to the foreground group, as a terminal does; return the tree it had."""
     tree = psutil.Process(proc.pid).children(recursive=True)
@@ -83,6 +103,10 @@ def test_make_dev_runs_everything_and_ctrl_c_leaves_nothing(tmp_path: Path) -> N
         assert f"http://127.0.0.1:{port}" in output
         for service in SERVICES:
             assert f"{service.ljust(12)} | " in output  # every line prefixed with its service
+        token = printed_token(proc, log)
+        response = me(port, token)
+        assert response.status_code == 200, response.text
+        assert (response.json()["user"]["email"], response.json()["role"]) == ("dev@localhost", "owner")
         # Leave a mark in the platform database for the second run to find.
         pg_port = (dev_dir / "postgres.port").read_text().strip()
         password = (dev_dir / "postgres" / "superuser.password").read_text().strip()
@@ -101,6 +125,8 @@ def test_make_dev_runs_everything_and_ctrl_c_leaves_nothing(tmp_path: Path) -> N
     proc = start_make_dev(dev_dir, port, log2)
     try:
         wait_ready(proc, port, log2)
+        assert printed_token(proc, log2) == token  # the same token, still valid
+        assert me(port, token).json()["user"]["email"] == "dev@localhost"
         pg_port = (dev_dir / "postgres.port").read_text().strip()
         with psycopg.connect(f"postgresql://postgres:{password}@127.0.0.1:{pg_port}/proliferate") as conn:
             assert conn.execute("SELECT note FROM public.dev_marker").fetchall() == [("first run",)]
