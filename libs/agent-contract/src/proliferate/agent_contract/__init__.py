@@ -1,1 +1,4 @@
-"""The agent contract library: prompt modes, tool catalog, capability manifest, model registry (agent-contract.md)."""
+"""The agent contract library: prompt modes, tools, the capability manifest, models.
+
+Spec: `agent-contract.md`.
+"""
