@@ -108,3 +108,12 @@ class TestPasswordSignIn:
         assert statuses == [401] * 10 + [429] * 10
         assert 0 < int(response.headers["retry-after"]) <= 900
         assert response.json()["error"]["code"] == "too_many_requests"
+
+
+async def test_organization_listing_and_domain_suggestions_are_routed_before_org_ids(stack: Stack) -> None:
+    user = await stack.sign_up("lead@acme.io")
+    team = await stack.create_org(user, "Acme")
+    listed = (await user.client.get("/v1/orgs")).json()["organizations"]
+    assert [(o["id"], o["role"]) for o in listed] == [(user.org_id, "owner"), (team, "owner")]
+    suggestions = await user.client.get("/v1/orgs/domain-suggestions")
+    assert (suggestions.status_code, suggestions.json()) == (200, {"domains": ["acme.io"]})
