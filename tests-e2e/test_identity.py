@@ -34,7 +34,11 @@ async def mailed_link(platform_db: PlatformDatabase, recipient: str, kind: str, 
     raise AssertionError(f"no {kind} mail for {recipient}")
 
 
-async def test_sign_up_to_removal_through_the_gateway(spawn: Any, platform_db: PlatformDatabase) -> None:
+async def test_sign_up_to_removal_through_the_gateway(
+    databases: Any, nats_client: Any, spawn: Any, platform_db: PlatformDatabase
+) -> None:
+    """(`databases` and `nats_client`, torn down after `spawn` killed the processes, leave the
+    schemas and the streams empty for the next test.)"""
     auth_port, gateway_port = free_port(), free_port()
     auth = spawn(
         "auth",
