@@ -13,7 +13,7 @@ import pytest
 from proliferate.devkit.platform import PlatformDatabase
 from proliferate.protos.auth.v1 import auth_pb2 as pb
 
-from ..conftest import PASSWORD, AuthApi, expect_error  # noqa: TID252 - the shared test helpers
+from ..conftest import PASSWORD, AuthApi, StartAuth, expect_error  # noqa: TID252 - the shared test helpers
 
 
 class TestSignUp:
@@ -125,3 +125,16 @@ def test_a_process_killed_between_insert_and_commit_leaves_no_user_without_org(
             " (SELECT 1 FROM auth.organizations o WHERE o.personal_owner_user_id = u.id)"
         ).fetchone()
     assert users == (0,) and orphans == (0,)
+
+
+async def test_with_a_signup_allowlist_only_listed_or_invited_emails_sign_up(start_auth: StartAuth) -> None:
+    auth = await start_auth(ALLOWED_SIGNUP_EMAILS="boss@acme.io", MAILER="disabled")
+    await expect_error(auth.sign_up("stranger@acme.io"), "signup_closed", grpc.StatusCode.PERMISSION_DENIED)
+    boss = await auth.sign_up("Boss@Acme.io")
+    await auth.call(
+        "CreateInvitation",
+        pb.CreateInvitationRequest(organization_id=boss.org_id, email="new@acme.io", role="member"),
+        await auth.as_member(boss),
+    )
+    assert (await auth.sign_up("new@acme.io")).user_id
+    assert not (await auth.call("ListSignInProviders")).signup_open
