@@ -147,12 +147,20 @@ class Proxy:
     async def chat(self, key: str, body: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
         payload = body or {"model": "scripted-gpt", "messages": [{"role": "user", "content": "hi"}]}
         return await self.http.post(
-            f"{self.url}/v1/chat/completions", json=payload, headers={"authorization": f"Bearer {key}", **headers}
+            f"{self.url}/v1/chat/completions",
+            json=payload,
+            headers={"authorization": f"Bearer {key}", **headers},
         )
 
     async def message(self, key: str, body: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
-        payload = body or {"model": "scripted-claude", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
-        return await self.http.post(f"{self.url}/v1/messages", json=payload, headers={"x-api-key": key, **headers})
+        payload = body or {
+            "model": "scripted-claude",
+            "max_tokens": 50,
+            "messages": [{"role": "user", "content": "hi"}],
+        }
+        return await self.http.post(
+            f"{self.url}/v1/messages", json=payload, headers={"x-api-key": key, **headers}
+        )
 
     # --- the database, read as the llm_proxy role ---------------------------------------
 
@@ -160,7 +168,9 @@ class Proxy:
         with psycopg.connect(libpq_url(self.db_url), autocommit=True) as conn:
             conn.execute("SET search_path = llm_proxy")
             cursor = conn.execute(sql, params)
-            names = [c.name for c in cursor.description or []]
+            if cursor.description is None:
+                return []
+            names = [c.name for c in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def records(self, **where: Any) -> list[dict[str, Any]]:
@@ -171,7 +181,9 @@ class Proxy:
         rows = self.query("SELECT payload FROM outbox WHERE subject = %s ORDER BY created_at", subject)
         return [bytes(r["payload"]) for r in rows]
 
-    async def wait_records(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 15, **where: Any) -> list[dict[str, Any]]:
+    async def wait_records(
+        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 15, **where: Any
+    ) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while True:
             rows = self.records(**where)
@@ -283,7 +295,13 @@ def proxy_process(
         models = write_models_file(tmp_path, scripted_model)
         env = {
             **os.environ,
-            **service_env(platform_db, infra, "llm_proxy", GRPC_PORT=str(grpc_port), **proxy_env(models, port, **overrides)),
+            **service_env(
+                platform_db,
+                infra,
+                "llm_proxy",
+                GRPC_PORT=str(grpc_port),
+                **proxy_env(models, port, **overrides),
+            ),
             "PYTHONUNBUFFERED": "1",
         }
         process = ProxyProcess(env, tmp_path / f"llm_proxy-{len(made)}.log")
@@ -302,10 +320,19 @@ def proxy_process(
     truncate_all(platform_db)
 
 
-async def publish(nats_client: NatsClient, subject: str, message: Message, event_id: uuid.UUID | None = None) -> uuid.UUID:
+async def publish(
+    nats_client: NatsClient, subject: str, message: Message, event_id: uuid.UUID | None = None
+) -> uuid.UUID:
     """Publish a consumed event the way its owner's relay does (Nats-Msg-Id = event id)."""
     eid = event_id or uuid.uuid4()
     await nats_client.jetstream().publish(
-        subject, message.SerializeToString(), headers={"Nats-Msg-Id": str(eid), "Proliferate-Event-Type": message.DESCRIPTOR.full_name}
+        subject,
+        message.SerializeToString(),
+        headers={"Nats-Msg-Id": str(eid), "Proliferate-Event-Type": message.DESCRIPTOR.full_name},
     )
     return eid
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # litellm's pydantic models warn about typing qualifiers on first use; nothing to act on.
+    config.addinivalue_line("filterwarnings", "ignore:Items? .* using the `ReadOnly` qualifier:UserWarning")
