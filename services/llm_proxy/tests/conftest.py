@@ -62,11 +62,13 @@ def models_yaml(scripted: ScriptedModel, *, retry_after: float = 0.01) -> str:
 model_list:
   - model_name: scripted-gpt
     aliases: [gpt-scripted]
-    litellm_params: {{model: openai/scripted-gpt-upstream, api_base: "{v1}", api_key: os.environ/OPENAI_API_KEY}}
+    litellm_params:
+      {{model: openai/scripted-gpt-upstream, api_base: "{v1}", api_key: os.environ/OPENAI_API_KEY}}
     {PRICES}
   - model_name: scripted-claude
     aliases: [claude-scripted]
-    litellm_params: {{model: anthropic/claude-scripted-upstream, api_base: "{base}", api_key: os.environ/ANTHROPIC_API_KEY}}
+    litellm_params:
+      {{model: anthropic/claude-scripted-upstream, api_base: "{base}", api_key: os.environ/ANTHROPIC_API_KEY}}
     {PRICES}
   - model_name: flaky
     litellm_params: {{model: openai/flaky-upstream, api_base: "{v1}", api_key: os.environ/OPENAI_API_KEY}}

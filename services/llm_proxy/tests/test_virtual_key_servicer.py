@@ -1,4 +1,4 @@
-"""IssueVirtualKey, RevokeVirtualKeys, GetVirtualKey over real gRPC (llm-proxy.md §10.1–3, 23)."""
+"""IssueVirtualKey, RevokeVirtualKeys, GetVirtualKey over real gRPC (llm-proxy.md §10.1-3, 23)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from proliferate.kit.errors import ErrorKind, RemoteError
 from proliferate.protos.llm_proxy.v1 import llm_proxy_pb2 as pb
 
-from ..conftest import Proxy, eventually
+from .conftest import Proxy, eventually
 
 
 async def test_issue_returns_the_key_once_and_stores_only_hash_and_prefix(proxy: Proxy) -> None:

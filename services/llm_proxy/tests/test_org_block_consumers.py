@@ -9,7 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from nats.aio.client import Client as NatsClient
 from proliferate.protos.events.v1 import billing_pb2
 
-from ..conftest import Proxy, eventually, publish
+from .conftest import Proxy, eventually, publish
 
 
 def _at(moment: datetime) -> Timestamp:

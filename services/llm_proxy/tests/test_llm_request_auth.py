@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 import uuid
 
+from proliferate.llm_proxy.virtual_key.cache import KeyGrant
 from proliferate.protos.llm_proxy.v1 import llm_proxy_pb2 as pb
 from proliferate.scripted_model import Turn
 
-from proliferate.llm_proxy.virtual_key.cache import KeyGrant
-
-from ..conftest import Proxy, eventually
+from .conftest import Proxy, eventually
 
 OPENAI_401 = {
     "error": {"type": "authentication_error", "code": "invalid_api_key", "message": "invalid API key"}

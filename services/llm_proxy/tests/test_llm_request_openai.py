@@ -8,7 +8,7 @@ import uuid
 from proliferate.protos.events.v1 import llm_proxy_pb2
 from proliferate.scripted_model import ToolCall, Turn, Usage
 
-from ..conftest import VENDOR_KEY, Proxy, cost_of
+from .conftest import VENDOR_KEY, Proxy, cost_of
 
 SPEND = "proliferate.llm_proxy.spend.recorded"
 

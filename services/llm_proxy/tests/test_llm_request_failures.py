@@ -9,12 +9,11 @@ from typing import Any
 import pytest
 from proliferate.devkit.infra import free_port
 from proliferate.devkit.platform import PlatformDatabase
-from proliferate.scripted_model import Match, ScriptedModel, Turn, Usage
-
 from proliferate.llm_proxy.bootstrap import DEFINITION
 from proliferate.llm_proxy.llm_request.upstream import failure_for_status
+from proliferate.scripted_model import Match, ScriptedModel, Turn, Usage
 
-from ..conftest import Proxy, cost_of, models_yaml, proxy_env
+from .conftest import Proxy, cost_of, models_yaml, proxy_env
 
 STREAM = {
     "model": "scripted-gpt",

@@ -6,7 +6,7 @@ import json
 
 from proliferate.scripted_model import ToolCall, Turn, Usage
 
-from ..conftest import VENDOR_KEY, Proxy, cost_of
+from .conftest import VENDOR_KEY, Proxy, cost_of
 
 
 def events(text: str) -> list[tuple[str, dict[str, object]]]:

@@ -8,7 +8,7 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from proliferate.protos.events.v1 import auth_pb2, automations_pb2, gateway_pb2
 
-from ..conftest import Proxy, eventually, publish
+from .conftest import Proxy, eventually, publish
 
 
 def _statuses(proxy: Proxy) -> dict[str, tuple[str, str | None]]:

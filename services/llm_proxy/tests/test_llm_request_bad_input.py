@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from proliferate.scripted_model import Turn
 
-from ..conftest import Proxy
+from .conftest import Proxy
 
 GOOD = {"model": "scripted-gpt", "messages": [{"role": "user", "content": "hi"}]}
 ANTHROPIC_GOOD = {
