@@ -8,13 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from proliferate.kit.errors import ErrorKind, RemoteError
-from proliferate.protos.events.v1 import llm_proxy_pb2
-from proliferate.protos.llm_proxy.v1 import llm_proxy_pb2 as pb
-
 from proliferate.llm_proxy.model_route.catalog import Usage
 from proliferate.llm_proxy.spend_record import service as spend
 from proliferate.llm_proxy.spend_record.events import spend_event_id
 from proliferate.llm_proxy.spend_record.service import SpendRecordDraft
+from proliferate.protos.events.v1 import llm_proxy_pb2
+from proliferate.protos.llm_proxy.v1 import llm_proxy_pb2 as pb
 
 from .conftest import Proxy, cost_of
 
