@@ -22,8 +22,19 @@ use the kit's JSON envelope: its callers are LLM SDKs, which read these shapes.
 from __future__ import annotations
 
 import json
+import re
 
+from proliferate.kit.logs import redact
 from proliferate.llm_proxy.model_route.catalog import Dialect
+
+_KEYISH = re.compile(r"(sk-[A-Za-z0-9_-]{6,}|[A-Za-z0-9_-]{32,})")
+
+
+def scrub(text: str) -> str:
+    """Text from outside (a vendor's error, a client's model name), safe to log or show:
+    at most 500 characters, nothing shaped like a key."""
+    return _KEYISH.sub("[REDACTED]", redact(text))[:500]
+
 
 _OPENAI_TYPES = {
     400: "invalid_request_error",

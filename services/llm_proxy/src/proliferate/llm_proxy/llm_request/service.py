@@ -31,6 +31,7 @@ from proliferate.llm_proxy.llm_request.errors import (
     ShuttingDown,
     UpstreamError,
     UpstreamTimeout,
+    scrub,
 )
 from proliferate.llm_proxy.llm_request.responses import BytesResponse, StreamRelay
 from proliferate.llm_proxy.llm_request.upstream import Opened, Upstream, UpstreamFailure
@@ -162,7 +163,7 @@ class LlmRequestService:
     def route_for(self, grant: KeyGrant, model: str) -> Route:
         route = self.catalog.resolve(model)
         if route is None:
-            raise ModelNotFound(f"no such model: {model[:100]}")
+            raise ModelNotFound(f"no such model: {scrub(model[:100])}")
         if not _allowed(grant, route):
             raise ModelNotAllowed()
         if not route.available:
@@ -177,7 +178,7 @@ class LlmRequestService:
         request = schemas.decode_count(body)
         route = self.catalog.resolve(request.model)
         if route is None:
-            raise ModelNotFound(f"no such model: {request.model[:100]}")
+            raise ModelNotFound(f"no such model: {scrub(request.model[:100])}")
         if not _allowed(grant, route):
             raise ModelNotAllowed()
         count = await self.counter.prompt(route.upstream_model, request)

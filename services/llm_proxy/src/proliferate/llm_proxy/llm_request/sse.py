@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from proliferate.llm_proxy.llm_request.errors import scrub
 from proliferate.llm_proxy.model_route.catalog import Usage
 
 SEPARATOR = b"\n\n"
@@ -27,6 +28,18 @@ def _data(event: bytes) -> Any:
             except ValueError:
                 return None
     return None
+
+
+def scrubbed_error(event: bytes, anthropic: bool) -> bytes:
+    """A vendor's error event with its message scrubbed (the vendor may echo what it was sent)."""
+    payload = _data(event)
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict):
+        error = {"type": "upstream_error"}
+        payload = {"type": "error", "error": error} if anthropic else {"error": error}
+    error["message"] = scrub(str(error.get("message", "the model vendor failed")))
+    data = json.dumps(payload).encode()
+    return b"event: error\ndata: " + data + b"\n\n" if anthropic else b"data: " + data + b"\n\n"
 
 
 def openai_usage(usage: dict[str, Any]) -> Usage:
@@ -68,6 +81,8 @@ class StreamReader:
         self.usage_complete = False
         self.error = False
         self.done = False
+        # What to send instead of the event `_event` just read (a scrubbed error).
+        self.replacement: bytes | None = None
 
     def feed(self, data: bytes) -> bytes:
         if b"\r" in data:
@@ -83,7 +98,8 @@ class StreamReader:
                 break
             event, self._buffer = self._buffer[: end + 2], self._buffer[end + 2 :]
             if self._event(event):
-                out.append(event)
+                out.append(self.replacement or event)
+                self.replacement = None
         return b"".join(out)
 
     def _plain(self, data: bytes) -> bool:
@@ -119,6 +135,7 @@ class OpenAIStreamReader(StreamReader):
             return True
         if event.startswith(b'data: {"error"') or event.startswith(b'data:{"error"'):
             self.error = True
+            self.replacement = scrubbed_error(event, anthropic=False)
             return True
         self.events.append(event)
         if b'"usage"' not in event:
@@ -177,6 +194,8 @@ class AnthropicStreamReader(StreamReader):
             self.done = True
         elif event.startswith(b"event: error"):
             self.error = True
+            self.replacement = scrubbed_error(event, anthropic=True)
+            return True
         self.events.append(event)
         return True
 

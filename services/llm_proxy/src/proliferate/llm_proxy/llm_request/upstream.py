@@ -14,12 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
-from proliferate.kit.logs import get_logger, redact
+from proliferate.kit.logs import get_logger
 from proliferate.llm_proxy.llm_request import schemas
 from proliferate.llm_proxy.llm_request.errors import (
     InvalidRequest,
@@ -28,12 +27,12 @@ from proliferate.llm_proxy.llm_request.errors import (
     RequestTooLarge,
     UpstreamError,
     UpstreamTimeout,
+    scrub,
 )
 from proliferate.llm_proxy.model_route.catalog import Dialect, RetryPolicy, Route
 
 log = get_logger("proliferate.llm_proxy.upstream")
 
-_KEYISH = re.compile(r"(sk-[A-Za-z0-9_-]{6,}|[A-Za-z0-9_-]{32,})")
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -43,11 +42,6 @@ class UpstreamFailure(Exception):
         super().__init__(error.message)
         self.error = error
         self.retryable = retryable
-
-
-def scrub(text: str) -> str:
-    """A vendor's error text, safe to log or show: ≤ 500 chars, nothing shaped like a key."""
-    return _KEYISH.sub("[REDACTED]", redact(text))[:500]
 
 
 def _vendor_message(body: bytes) -> str:
