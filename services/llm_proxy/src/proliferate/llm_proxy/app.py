@@ -31,8 +31,8 @@ def create_app(runtime: Runtime[Settings], parts: Parts) -> Litestar:
     return http.create_app(
         service="llm_proxy",
         route_handlers=[*ROUTES, http.readiness_route(checks)],
-        on_startup=[requests.upstream.start, requests.blocks.start],
-        on_shutdown=[requests.upstream.stop, requests.blocks.stop],
+        on_startup=[requests.upstream.start, requests.blocks.start, requests.writer.start],
+        on_shutdown=[requests.writer.stop, requests.upstream.stop, requests.blocks.stop],
         max_body_bytes=UNBOUNDED,
         state={
             "runtime": runtime,

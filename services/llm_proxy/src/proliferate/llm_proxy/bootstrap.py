@@ -18,6 +18,7 @@ from proliferate.llm_proxy.llm_request.upstream import Upstream
 from proliferate.llm_proxy.model_route.catalog import ModelCatalog
 from proliferate.llm_proxy.model_route.loader import SHIPPED_MODELS_FILE, load_catalog
 from proliferate.llm_proxy.org_block.service import OrgBlockSet
+from proliferate.llm_proxy.spend_record.writer import SpendWriter
 from proliferate.llm_proxy.vendor import import_litellm, model_cost
 from proliferate.llm_proxy.virtual_key.cache import KeyCache
 from proliferate.llm_proxy.virtual_key.secret import KEY_PATTERN
@@ -109,6 +110,7 @@ def build(runtime: Runtime[Settings]) -> Parts:
         OrgBlockSet(runtime.db, refresh_s=settings.llm_proxy_block_refresh_s),
         Upstream(catalog.policy, import_litellm),
         TokenCounter(import_litellm),
+        SpendWriter(runtime.db),
         keepalive_s=settings.llm_proxy_stream_keepalive_s,
         idle_timeout_s=settings.llm_proxy_stream_idle_timeout_s,
     )

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,13 +37,13 @@ from proliferate.llm_proxy.llm_request.responses import BytesResponse, StreamRel
 from proliferate.llm_proxy.llm_request.upstream import Opened, Upstream, UpstreamFailure
 from proliferate.llm_proxy.model_route.catalog import Dialect, ModelCatalog, Route, Usage
 from proliferate.llm_proxy.org_block.service import OrgBlockSet
-from proliferate.llm_proxy.spend_record import service as spend
 from proliferate.llm_proxy.spend_record.service import SpendRecordDraft
+from proliferate.llm_proxy.spend_record.writer import SpendWriter
 from proliferate.llm_proxy.virtual_key.cache import KeyCache, KeyGrant
 
 log = get_logger("proliferate.llm_proxy.llm_request")
 
-FINALIZE_ATTEMPTS = 5
+IN_FLIGHT_DELAY_S = 0.5
 
 
 class TokenCounter:
@@ -110,6 +110,7 @@ class _Request:
     opened: Opened | None = None
     reader: sse.StreamReader | None = None
     priced: bool = False
+    first_byte: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -125,6 +126,7 @@ class LlmRequestService:
         blocks: OrgBlockSet,
         upstream: Upstream,
         counter: TokenCounter,
+        writer: SpendWriter,
         *,
         keepalive_s: float = 15.0,
         idle_timeout_s: float = 120.0,
@@ -135,6 +137,7 @@ class LlmRequestService:
         self.blocks = blocks
         self.upstream = upstream
         self.counter = counter
+        self.writer = writer
         self.keepalive_s = keepalive_s
         self.idle_timeout_s = idle_timeout_s
         self.draining = False
@@ -220,9 +223,11 @@ class LlmRequestService:
             state.estimate = self._spawn(self._record_in_flight(state))
             state.opened = await self.upstream.open(dialect, request, self.catalog.candidates(route), headers)
         except UpstreamFailure as failure:
+            state.first_byte.set()
             await self._fail_before_first_byte(state, failure.error)
             raise failure.error from None
         except BaseException:
+            state.first_byte.set()
             await self._fail_before_first_byte(state, UpstreamError())
             raise
         state.draft.routed_model = state.opened.route.upstream_model
@@ -246,6 +251,7 @@ class LlmRequestService:
         self._price(state, "succeeded", 200)
 
         async def after() -> None:
+            state.first_byte.set()
             await self._finalize(state)
 
         return BytesResponse(200, body, state.headers, after=after)
@@ -262,6 +268,7 @@ class LlmRequestService:
         state.reader = reader
         try:
             await self._forward(state, reader, write, opened.first)
+            state.first_byte.set()
             idle = 0.0
             while not reader.done:
                 chunk = await opened.next_chunk(self.keepalive_s)
@@ -313,6 +320,7 @@ class LlmRequestService:
         state.draft.error_code = UpstreamError.code
 
     async def _finish(self, state: _Request, aborted: bool) -> None:
+        state.first_byte.set()
         reader = state.reader
         ok = reader is not None and reader.done and not reader.error and state.draft.error_code is None
         try:
@@ -338,15 +346,14 @@ class LlmRequestService:
     # --- accounting ------------------------------------------------------------------------
 
     async def _record_in_flight(self, state: _Request) -> int:
+        # Counting tokens costs CPU the first byte is waiting for: count once it has gone out
+        # (or after IN_FLIGHT_DELAY_S for a slow vendor), then queue the row.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(state.first_byte.wait(), IN_FLIGHT_DELAY_S)
         estimate = await self.counter.prompt(state.route.upstream_model, state.request)
-        draft = state.draft
-        row = SpendRecordDraft(**{**draft.__dict__, "usage": Usage(prompt_tokens=estimate)})
+        row = SpendRecordDraft(**{**state.draft.__dict__, "usage": Usage(prompt_tokens=estimate)})
         row.usage_estimated = True
-        try:
-            async with self.db.unit_of_work() as session:
-                await spend.record_in_flight(session, row)
-        except Exception as exc:  # the finalization writes the row anyway
-            log.warning("spend_in_flight_failed", error=redact(str(exc))[:300])
+        self.writer.in_flight(row)
         return estimate
 
     async def _prompt_estimate(self, state: _Request) -> int:
@@ -390,7 +397,7 @@ class LlmRequestService:
         await self._finalize(state)
 
     async def _finalize(self, state: _Request) -> None:
-        """Write the terminal record once; retried on a database failure (the sweeper is the net)."""
+        """Write the terminal record once (group-committed; the sweeper is the net)."""
         draft = state.draft
         draft.ended_at = draft.ended_at or datetime.now(UTC)
         if state.estimate is not None:
@@ -398,14 +405,9 @@ class LlmRequestService:
                 await asyncio.shield(state.estimate)
         spend_after: int | None = None
         try:
-            for attempt in range(FINALIZE_ATTEMPTS):
-                try:
-                    async with self.db.unit_of_work() as session:
-                        spend_after = (await spend.finalize(session, draft)).spend_after
-                    break
-                except Exception as exc:
-                    log.warning("spend_finalize_failed", attempt=attempt + 1, error=redact(str(exc))[:300])
-                    await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+            spend_after = await self.writer.finalize(draft)
+        except Exception as exc:
+            log.error("spend_finalize_failed", error=redact(str(exc))[:300])
         finally:
             self.keys.settle(state.grant, draft.cost_micros if state.priced else 0, spend_after)
             self._end()

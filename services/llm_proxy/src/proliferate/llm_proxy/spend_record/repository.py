@@ -13,6 +13,9 @@ from proliferate.llm_proxy.models import SpendRecord
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+# Core statements for the batched writes: no ORM bookkeeping per row.
+SPEND_RECORDS = cast(sa.Table, SpendRecord.__table__)
+
 TERMINAL_FIELDS = (
     "routed_model",
     "status",
@@ -48,6 +51,20 @@ class SpendRecordRepository:
             where=SpendRecord.status == "in_flight",
         ).returning(SpendRecord.request_id)
         return (await self.session.execute(stmt)).first() is not None
+
+    async def insert_in_flight_many(self, rows: list[dict[str, Any]]) -> None:
+        await self.session.execute(pg_insert(SPEND_RECORDS).values(rows).on_conflict_do_nothing())
+
+    async def finalize_many(self, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+        """Terminal rows for many requests (distinct ids); the ids this call finalized."""
+        table = SPEND_RECORDS
+        insert = pg_insert(table).values(rows)
+        stmt = insert.on_conflict_do_update(
+            index_elements=[table.c.request_id],
+            set_={name: getattr(insert.excluded, name) for name in TERMINAL_FIELDS},
+            where=table.c.status == "in_flight",
+        ).returning(table.c.request_id)
+        return set((await self.session.execute(stmt)).scalars())
 
     async def in_flight_before(self, cutoff: datetime, limit: int) -> Sequence[SpendRecord]:
         """Requests a dead replica left `in_flight`, locked for this sweeper only."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,7 +41,8 @@ class SpendRecordDraft:
     ended_at: datetime | None = None
 
     def row(self) -> dict[str, Any]:
-        values = {k: v for k, v in asdict(self).items() if k != "usage"}
+        # Not dataclasses.asdict: it deep-copies every value, and this runs for every request.
+        values = {name: getattr(self, name) for name in _COLUMNS}
         values.update(
             prompt_tokens=self.usage.prompt_tokens,
             completion_tokens=self.usage.completion_tokens,
@@ -49,6 +50,9 @@ class SpendRecordDraft:
             cache_write_tokens=self.usage.cache_write_tokens,
         )
         return values
+
+
+_COLUMNS = tuple(f.name for f in fields(SpendRecordDraft) if f.name != "usage")
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,36 @@ async def finalize(session: AsyncSession, draft: SpendRecordDraft) -> Finalized:
     if draft.cost_micros > 0 or draft.usage.any_tokens:
         events.spend_recorded(session, row)
     return Finalized(applied=True, spend_after=spend_after)
+
+
+async def write_batch(
+    session: AsyncSession, in_flight: list[SpendRecordDraft], finals: list[SpendRecordDraft]
+) -> dict[uuid.UUID, int]:
+    """Many requests' rows in one transaction (group commit); each key's spend after it.
+
+    Same rules as `finalize`, row for row: a request already finalized changes nothing.
+    """
+    records = SpendRecordRepository(session)
+    final_ids = {d.request_id for d in finals}
+    starts = [d.row() for d in in_flight if d.request_id not in final_ids]
+    if starts:
+        for row in starts:
+            row["status"] = "in_flight"
+        await records.insert_in_flight_many(starts)
+    unique = list({d.request_id: d for d in reversed(finals)}.values())
+    if not unique:
+        return {}
+    rows = {d.request_id: d.row() for d in unique}
+    applied = await records.finalize_many(list(rows.values()))
+    charges: dict[uuid.UUID, tuple[int, int]] = {}
+    for draft in unique:
+        if draft.request_id not in applied:
+            continue
+        cost, count = charges.get(draft.virtual_key_id, (0, 0))
+        charges[draft.virtual_key_id] = (cost + draft.cost_micros, count + 1)
+        if draft.cost_micros > 0 or draft.usage.any_tokens:
+            events.spend_recorded(session, rows[draft.request_id])
+    return await VirtualKeyRepository(session).add_spend_many(charges)
 
 
 @dataclass(frozen=True)

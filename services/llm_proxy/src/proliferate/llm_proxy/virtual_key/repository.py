@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from proliferate.kit.db import for_organization
 from proliferate.llm_proxy.models import VirtualKey
+from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 _REVOKED = (VirtualKey.id, VirtualKey.organization_id, VirtualKey.session_id)
@@ -81,6 +82,31 @@ class VirtualKeyRepository:
             .returning(VirtualKey.spend_micros)
         )
         return result.scalar_one_or_none()
+
+    async def add_spend_many(self, charges: dict[uuid.UUID, tuple[int, int]]) -> dict[uuid.UUID, int]:
+        """`add_spend` for many keys at once: key → (cost, requests); each key's spend after."""
+        if not charges:
+            return {}
+        values = sa.values(
+            sa.column("id", pg.UUID(as_uuid=True)),
+            sa.column("cost", sa.BigInteger),
+            sa.column("n", sa.BigInteger),
+            name="charge",
+        ).data([(key, cost, count) for key, (cost, count) in sorted(charges.items())])
+        stale = sa.or_(
+            VirtualKey.last_used_at.is_(None), VirtualKey.last_used_at < sa.func.now() - timedelta(minutes=1)
+        )
+        result = await self.session.execute(
+            sa.update(VirtualKey)
+            .where(VirtualKey.id == values.c.id)
+            .values(
+                spend_micros=VirtualKey.spend_micros + values.c.cost,
+                request_count=VirtualKey.request_count + values.c.n,
+                last_used_at=sa.case((stale, sa.func.now()), else_=VirtualKey.last_used_at),
+            )
+            .returning(VirtualKey.id, VirtualKey.spend_micros)
+        )
+        return {row.id: row.spend_micros for row in result}
 
     async def raise_billing_budgets(self, organization_id: uuid.UUID, llm_budget_micros: int) -> int:
         """`max_budget_micros = spend + budget` for the org's active billing keys; never lowers it."""
