@@ -13,9 +13,6 @@ from proliferate.llm_proxy.models import SpendRecord
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-# Core statements for the batched writes: no ORM bookkeeping per row.
-SPEND_RECORDS = cast(sa.Table, SpendRecord.__table__)
-
 TERMINAL_FIELDS = (
     "routed_model",
     "status",
@@ -30,6 +27,48 @@ TERMINAL_FIELDS = (
     "first_byte_at",
     "ended_at",
 )
+
+
+# Batched writes take one array per column (`unnest`): one fixed statement whatever the
+# batch size, so neither SQLAlchemy nor psycopg re-parses a query per batch.
+_TYPES = {
+    "request_id": "uuid",
+    "virtual_key_id": "uuid",
+    "organization_id": "uuid",
+    "session_id": "uuid",
+    "run_id": "uuid",
+    "api": "text",
+    "requested_model": "text",
+    "routed_model": "text",
+    "stream": "boolean",
+    "status": "text",
+    "http_status": "integer",
+    "error_code": "text",
+    "prompt_tokens": "integer",
+    "completion_tokens": "integer",
+    "cache_read_tokens": "integer",
+    "cache_write_tokens": "integer",
+    "cost_micros": "bigint",
+    "usage_estimated": "boolean",
+    "started_at": "timestamptz",
+    "first_byte_at": "timestamptz",
+    "ended_at": "timestamptz",
+}
+_NAMES = ", ".join(_TYPES)
+_ARRAYS = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _TYPES.items())
+# Built from the constant column table above only; every value is a bound array parameter.
+_INSERT_MANY = f"INSERT INTO spend_records ({_NAMES}) SELECT * FROM unnest({_ARRAYS})"  # noqa: S608
+_INSERT_IN_FLIGHT = sa.text(_INSERT_MANY + " ON CONFLICT (request_id) DO NOTHING")
+_FINALIZE_MANY = sa.text(
+    _INSERT_MANY
+    + " ON CONFLICT (request_id) DO UPDATE SET "
+    + ", ".join(f"{name} = EXCLUDED.{name}" for name in TERMINAL_FIELDS)
+    + " WHERE spend_records.status = 'in_flight' RETURNING request_id"
+)
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {name: [row[name] for row in rows] for name in _TYPES}
 
 
 class SpendRecordRepository:
@@ -53,18 +92,11 @@ class SpendRecordRepository:
         return (await self.session.execute(stmt)).first() is not None
 
     async def insert_in_flight_many(self, rows: list[dict[str, Any]]) -> None:
-        await self.session.execute(pg_insert(SPEND_RECORDS).values(rows).on_conflict_do_nothing())
+        await self.session.execute(_INSERT_IN_FLIGHT, _columns(rows))
 
     async def finalize_many(self, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
         """Terminal rows for many requests (distinct ids); the ids this call finalized."""
-        table = SPEND_RECORDS
-        insert = pg_insert(table).values(rows)
-        stmt = insert.on_conflict_do_update(
-            index_elements=[table.c.request_id],
-            set_={name: getattr(insert.excluded, name) for name in TERMINAL_FIELDS},
-            where=table.c.status == "in_flight",
-        ).returning(table.c.request_id)
-        return set((await self.session.execute(stmt)).scalars())
+        return set((await self.session.execute(_FINALIZE_MANY, _columns(rows))).scalars())
 
     async def in_flight_before(self, cutoff: datetime, limit: int) -> Sequence[SpendRecord]:
         """Requests a dead replica left `in_flight`, locked for this sweeper only."""

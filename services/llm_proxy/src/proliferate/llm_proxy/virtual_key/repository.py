@@ -10,10 +10,20 @@ from typing import Any
 import sqlalchemy as sa
 from proliferate.kit.db import for_organization
 from proliferate.llm_proxy.models import VirtualKey
-from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 _REVOKED = (VirtualKey.id, VirtualKey.organization_id, VirtualKey.session_id)
+
+
+_ADD_SPEND_MANY = sa.text(
+    "UPDATE virtual_keys AS k SET spend_micros = k.spend_micros + c.cost,"
+    " request_count = k.request_count + c.n,"
+    " last_used_at = CASE WHEN k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute'"
+    " THEN now() ELSE k.last_used_at END"
+    " FROM unnest(CAST(:ids AS uuid[]), CAST(:costs AS bigint[]), CAST(:counts AS bigint[]))"
+    " AS c(id, cost, n)"
+    " WHERE k.id = c.id RETURNING k.id, k.spend_micros"
+)
 
 
 class VirtualKeyRepository:
@@ -87,24 +97,10 @@ class VirtualKeyRepository:
         """`add_spend` for many keys at once: key → (cost, requests); each key's spend after."""
         if not charges:
             return {}
-        values = sa.values(
-            sa.column("id", pg.UUID(as_uuid=True)),
-            sa.column("cost", sa.BigInteger),
-            sa.column("n", sa.BigInteger),
-            name="charge",
-        ).data([(key, cost, count) for key, (cost, count) in sorted(charges.items())])
-        stale = sa.or_(
-            VirtualKey.last_used_at.is_(None), VirtualKey.last_used_at < sa.func.now() - timedelta(minutes=1)
-        )
+        keys = sorted(charges)  # a fixed lock order: concurrent batches never deadlock
         result = await self.session.execute(
-            sa.update(VirtualKey)
-            .where(VirtualKey.id == values.c.id)
-            .values(
-                spend_micros=VirtualKey.spend_micros + values.c.cost,
-                request_count=VirtualKey.request_count + values.c.n,
-                last_used_at=sa.case((stale, sa.func.now()), else_=VirtualKey.last_used_at),
-            )
-            .returning(VirtualKey.id, VirtualKey.spend_micros)
+            _ADD_SPEND_MANY,
+            {"ids": keys, "costs": [charges[k][0] for k in keys], "counts": [charges[k][1] for k in keys]},
         )
         return {row.id: row.spend_micros for row in result}
 
