@@ -206,3 +206,43 @@ def test_vendor_status_classification() -> None:
     assert not failure_for_status(401, "").retryable
     assert failure_for_status(401, "").error.status == 502  # our vendor key is wrong: not the caller's fault
     assert failure_for_status(413, "").error.status == 413
+
+
+async def test_a_silent_stream_gets_keepalives_then_an_idle_timeout_event(
+    service_runner: Any, platform_db: PlatformDatabase, scripted_model: ScriptedModel, tmp_path: Path
+) -> None:
+    models = tmp_path / "models.yaml"
+    models.write_text(models_yaml(scripted_model))
+    port = free_port()
+    settings = {"LLM_PROXY_STREAM_KEEPALIVE_S": "0.2", "LLM_PROXY_STREAM_IDLE_TIMEOUT_S": "0.6"}
+    running = await service_runner(DEFINITION, **proxy_env(models, port, **settings))
+    proxy = Proxy(
+        f"http://127.0.0.1:{port}",
+        f"127.0.0.1:{running.grpc_port}",
+        platform_db.service_url("llm_proxy"),
+        scripted_model,
+        running,
+    )
+    try:
+        issued = await proxy.issue()
+        scripted_model.script(Turn(text="silence follows", chunk_chars=3, pause_after_chunks=2, gate="never"))
+        openai = await proxy.chat(issued.key, STREAM)
+        assert openai.text.count(": ping\n\n") >= 2
+        last = [line for line in openai.text.split("\n") if line.startswith("data: ")][-1]
+        assert json.loads(last[6:])["error"]["code"] == "upstream_timeout"
+        scripted_model.script(Turn(text="silence", chunk_chars=3, pause_after_chunks=3, gate="never"))
+        body = {
+            "model": "scripted-claude",
+            "max_tokens": 9,
+            "stream": True,
+            "messages": [{"role": "user", "content": "x"}],
+        }
+        anthropic = await proxy.message(issued.key, body)
+        assert anthropic.text.count('event: ping\ndata: {"type": "ping"}') >= 2
+        assert anthropic.text.rstrip().split("\n\n")[-1].startswith("event: error")
+        records = await proxy.wait_records(
+            lambda rows: len(rows) == 2 and all(r["status"] != "in_flight" for r in rows)
+        )
+        assert [(r["status"], r["error_code"]) for r in records] == [("failed", "upstream_timeout")] * 2
+    finally:
+        await proxy.close()
