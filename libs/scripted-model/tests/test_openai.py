@@ -25,9 +25,10 @@ async def test_completion_returns_scripted_text_and_usage(
     assert body["model"] == "gpt-test"
     assert body["choices"][0]["message"] == {"role": "assistant", "content": "Hi there"}
     assert body["choices"][0]["finish_reason"] == "stop"
-    assert body["usage"]["prompt_tokens"] == 120
+    # OpenAI counts cached input inside prompt_tokens.
+    assert body["usage"]["prompt_tokens"] == 140
     assert body["usage"]["completion_tokens"] == 7
-    assert body["usage"]["total_tokens"] == 127
+    assert body["usage"]["total_tokens"] == 147
     assert body["usage"]["prompt_tokens_details"] == {"cached_tokens": 20}
 
 

@@ -156,7 +156,11 @@ class RequestContextMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                headers = list(message.get("headers", []))
+                # An edge that names its own request ids (llm_proxy: the spend record's) keeps them.
+                if not any(k.lower() == b"x-request-id" for k, _ in headers):
+                    headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
             await send(message)
 
         with tracing.span_from(

@@ -93,6 +93,9 @@ class ServiceParts:
     jobs: Sequence[PeriodicJob] = ()
     http: HttpEdge | None = None
     on_stop: Callable[[], Awaitable[None]] | None = None
+    # Awaited first on stop, while every part still serves (an edge answers new requests
+    # 503 and lets in-flight ones finish); the parts stop when it returns.
+    drain: Callable[[], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,8 @@ class RunningService(Generic[S]):
         log.info("service_stopping")
         if self.grpc is not None:
             await self.grpc.set_serving(False)
+        if self.parts.drain is not None:
+            await self.parts.drain()
         if self.http_server is not None:
             self.http_server.should_exit = True
         for consumer in self.consumers:

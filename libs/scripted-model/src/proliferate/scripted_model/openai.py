@@ -38,12 +38,14 @@ def validate(body: dict[str, Any]) -> str | None:
 
 
 def usage_of(turn: Turn, request: ScriptedRequest, text: str) -> dict[str, Any]:
-    prompt = turn.usage.input_tokens
-    if prompt is None:
-        prompt = request.estimated_input_tokens
+    """OpenAI semantics: `prompt_tokens` counts every input token, cached ones included."""
+    uncached = turn.usage.input_tokens
+    if uncached is None:
+        uncached = request.estimated_input_tokens
     completion = turn.usage.output_tokens
     if completion is None:
         completion = estimate_tokens(text + "".join(json.dumps(c.arguments) for c in turn.tool_calls))
+    prompt = uncached + turn.usage.cache_read_tokens + turn.usage.cache_write_tokens
     usage: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -51,7 +53,7 @@ def usage_of(turn: Turn, request: ScriptedRequest, text: str) -> dict[str, Any]:
     }
     if turn.usage.cache_read_tokens or turn.usage.cache_write_tokens:
         usage["prompt_tokens_details"] = {"cached_tokens": turn.usage.cache_read_tokens}
-        # litellm and Anthropic-compatible gateways read this name for cache writes.
+        # The name litellm and Anthropic-compatible gateways use for cache writes.
         usage["cache_creation_input_tokens"] = turn.usage.cache_write_tokens
     return usage
 

@@ -6,16 +6,37 @@ from typing import TYPE_CHECKING
 
 from litestar import Litestar
 from proliferate.kit import http
+from proliferate.llm_proxy.llm_request.controllers import ROUTES, UNBOUNDED
 
 if TYPE_CHECKING:
     from proliferate.kit.runtime import Runtime
-    from proliferate.llm_proxy.bootstrap import Settings
+    from proliferate.llm_proxy.bootstrap import Parts, Settings
 
 
-def create_app(runtime: Runtime[Settings]) -> Litestar:
-    checks = {"database": runtime.database_check, "nats": runtime.nats_check}
+def create_app(runtime: Runtime[Settings], parts: Parts) -> Litestar:
+    requests = parts.requests
+
+    async def models_check() -> str:
+        return "ok" if parts.catalog.routes else "NO_MODELS"
+
+    async def serving_check() -> str:
+        return "DRAINING" if requests.draining else "ok"
+
+    checks = {
+        "database": runtime.database_check,
+        "nats": runtime.nats_check,
+        "models": models_check,
+        "edge": serving_check,
+    }
     return http.create_app(
         service="llm_proxy",
-        route_handlers=[http.readiness_route(checks)],
-        state={"runtime": runtime},
+        route_handlers=[*ROUTES, http.readiness_route(checks)],
+        on_startup=[requests.upstream.start, requests.blocks.start, requests.writer.start],
+        on_shutdown=[requests.writer.stop, requests.upstream.stop, requests.blocks.stop],
+        max_body_bytes=UNBOUNDED,
+        state={
+            "runtime": runtime,
+            "llm_requests": requests,
+            "max_body_bytes": runtime.settings.llm_proxy_max_body_bytes,
+        },
     )

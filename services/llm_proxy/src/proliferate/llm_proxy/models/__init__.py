@@ -10,4 +10,8 @@ class Base(DeclarativeBase):
     metadata = service_metadata()
 
 
-__all__ = ["Base"]
+from proliferate.llm_proxy.models.org_block import OrgBlock  # noqa: E402
+from proliferate.llm_proxy.models.spend_record import SpendRecord  # noqa: E402
+from proliferate.llm_proxy.models.virtual_key import VirtualKey  # noqa: E402
+
+__all__ = ["Base", "OrgBlock", "SpendRecord", "VirtualKey"]

@@ -22,15 +22,48 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(proliferate/llm_proxy/v1/llm_proxy.proto\x12\x18proliferate.llm_proxy.v12\x11\n\x0fLlmProxyServiceb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(proliferate/llm_proxy/v1/llm_proxy.proto\x12\x18proliferate.llm_proxy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x03\n\x16IssueVirtualKeyRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x31\n\x05scope\x18\x02 \x01(\x0e\x32\".proliferate.llm_proxy.v1.KeyScope\x12\x17\n\nsession_id\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06run_id\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x14\n\x07purpose\x18\x05 \x01(\tH\x02\x88\x01\x01\x12\x18\n\x0bttl_seconds\x18\x06 \x01(\x03H\x03\x88\x01\x01\x12\x1e\n\x11max_budget_micros\x18\x07 \x01(\x03H\x04\x88\x01\x01\x12=\n\rbudget_source\x18\x08 \x01(\x0e\x32&.proliferate.llm_proxy.v1.BudgetSource\x12\x16\n\x0e\x61llowed_models\x18\t \x03(\tB\r\n\x0b_session_idB\t\n\x07_run_idB\n\n\x08_purposeB\x0e\n\x0c_ttl_secondsB\x14\n\x12_max_budget_micros\"\xb0\x01\n\x10IssuedVirtualKey\x12\x16\n\x0evirtual_key_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x12\n\nkey_prefix\x18\x03 \x01(\t\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fopenai_base_url\x18\x05 \x01(\t\x12\x1a\n\x12\x61nthropic_base_url\x18\x06 \x01(\t\"\xb7\x01\n\x18RevokeVirtualKeysRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x14\n\nsession_id\x18\x02 \x01(\tH\x00\x12\x10\n\x06run_id\x18\x03 \x01(\tH\x00\x12\x18\n\x0evirtual_key_id\x18\x04 \x01(\tH\x00\x12\x36\n\x06reason\x18\x05 \x01(\x0e\x32&.proliferate.llm_proxy.v1.RevokeReasonB\x08\n\x06target\"2\n\x19RevokeVirtualKeysResponse\x12\x15\n\rrevoked_count\x18\x01 \x01(\x03\"G\n\x14GetVirtualKeyRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x16\n\x0evirtual_key_id\x18\x02 \x01(\t\"\xa8\x05\n\x0eVirtualKeyInfo\x12\x16\n\x0evirtual_key_id\x18\x01 \x01(\t\x12\x17\n\x0forganization_id\x18\x02 \x01(\t\x12\x31\n\x05scope\x18\x03 \x01(\x0e\x32\".proliferate.llm_proxy.v1.KeyScope\x12\x17\n\nsession_id\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06run_id\x18\x05 \x01(\tH\x01\x88\x01\x01\x12\x14\n\x07purpose\x18\x06 \x01(\tH\x02\x88\x01\x01\x12\x12\n\nkey_prefix\x18\x07 \x01(\t\x12\x0e\n\x06status\x18\x08 \x01(\t\x12\x1e\n\x11max_budget_micros\x18\t \x01(\x03H\x03\x88\x01\x01\x12=\n\rbudget_source\x18\n \x01(\x0e\x32&.proliferate.llm_proxy.v1.BudgetSource\x12\x14\n\x0cspend_micros\x18\x0b \x01(\x03\x12\x15\n\rrequest_count\x18\x0c \x01(\x03\x12\x16\n\x0e\x61llowed_models\x18\r \x03(\t\x12.\n\nexpires_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tissued_by\x18\x0f \x01(\t\x12.\n\nrevoked_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrevoke_reason\x18\x11 \x01(\t\x12\x30\n\x0clast_used_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\r\n\x0b_session_idB\t\n\x07_run_idB\n\n\x08_purposeB\x14\n\x12_max_budget_micros\"\xc8\x01\n\x0fGetSpendRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x17\n\nsession_id\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x13\n\x06run_id\x18\x03 \x01(\tH\x01\x88\x01\x01\x12)\n\x05since\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\r\n\x0b_session_idB\t\n\x07_run_id\"\xa2\x01\n\x0bSpendTotals\x12\x13\n\x0b\x63ost_micros\x18\x01 \x01(\x03\x12\x15\n\rprompt_tokens\x18\x02 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x03 \x01(\x03\x12\x19\n\x11\x63\x61\x63he_read_tokens\x18\x04 \x01(\x03\x12\x1a\n\x12\x63\x61\x63he_write_tokens\x18\x05 \x01(\x03\x12\x15\n\rrequest_count\x18\x06 \x01(\x03\"R\n\nModelSpend\x12\r\n\x05model\x18\x01 \x01(\t\x12\x35\n\x06totals\x18\x02 \x01(\x0b\x32%.proliferate.llm_proxy.v1.SpendTotals\"}\n\x0cSpendSummary\x12\x35\n\x06totals\x18\x01 \x01(\x0b\x32%.proliferate.llm_proxy.v1.SpendTotals\x12\x36\n\x08\x62y_model\x18\x02 \x03(\x0b\x32$.proliferate.llm_proxy.v1.ModelSpend\"\x13\n\x11ListModelsRequest\"W\n\x0bRoutedModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61liases\x18\x02 \x03(\t\x12\x11\n\tavailable\x18\x03 \x01(\x08\x12\x16\n\x0eupstream_model\x18\x04 \x01(\t\"K\n\x12ListModelsResponse\x12\x35\n\x06models\x18\x01 \x03(\x0b\x32%.proliferate.llm_proxy.v1.RoutedModel*S\n\x08KeyScope\x12\x19\n\x15KEY_SCOPE_UNSPECIFIED\x10\x00\x12\x15\n\x11KEY_SCOPE_SESSION\x10\x01\x12\x15\n\x11KEY_SCOPE_SERVICE\x10\x02*b\n\x0c\x42udgetSource\x12\x1d\n\x19\x42UDGET_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x42UDGET_SOURCE_CALLER\x10\x01\x12\x19\n\x15\x42UDGET_SOURCE_BILLING\x10\x02*\xf1\x01\n\x0cRevokeReason\x12\x1d\n\x19REVOKE_REASON_UNSPECIFIED\x10\x00\x12\x1a\n\x16REVOKE_REASON_EXPLICIT\x10\x01\x12 \n\x1cREVOKE_REASON_SESSION_PAUSED\x10\x02\x12#\n\x1fREVOKE_REASON_SESSION_COMPLETED\x10\x03\x12 \n\x1cREVOKE_REASON_SESSION_FAILED\x10\x04\x12\x1e\n\x1aREVOKE_REASON_RUN_FINISHED\x10\x05\x12\x1d\n\x19REVOKE_REASON_ORG_DELETED\x10\x06\x32\xb3\x04\n\x0fLlmProxyService\x12o\n\x0fIssueVirtualKey\x12\x30.proliferate.llm_proxy.v1.IssueVirtualKeyRequest\x1a*.proliferate.llm_proxy.v1.IssuedVirtualKey\x12|\n\x11RevokeVirtualKeys\x12\x32.proliferate.llm_proxy.v1.RevokeVirtualKeysRequest\x1a\x33.proliferate.llm_proxy.v1.RevokeVirtualKeysResponse\x12i\n\rGetVirtualKey\x12..proliferate.llm_proxy.v1.GetVirtualKeyRequest\x1a(.proliferate.llm_proxy.v1.VirtualKeyInfo\x12]\n\x08GetSpend\x12).proliferate.llm_proxy.v1.GetSpendRequest\x1a&.proliferate.llm_proxy.v1.SpendSummary\x12g\n\nListModels\x12+.proliferate.llm_proxy.v1.ListModelsRequest\x1a,.proliferate.llm_proxy.v1.ListModelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proliferate.llm_proxy.v1.llm_proxy_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LLMPROXYSERVICE']._serialized_start=70
-  _globals['_LLMPROXYSERVICE']._serialized_end=87
+  _globals['_KEYSCOPE']._serialized_start=2434
+  _globals['_KEYSCOPE']._serialized_end=2517
+  _globals['_BUDGETSOURCE']._serialized_start=2519
+  _globals['_BUDGETSOURCE']._serialized_end=2617
+  _globals['_REVOKEREASON']._serialized_start=2620
+  _globals['_REVOKEREASON']._serialized_end=2861
+  _globals['_ISSUEVIRTUALKEYREQUEST']._serialized_start=104
+  _globals['_ISSUEVIRTUALKEYREQUEST']._serialized_end=493
+  _globals['_ISSUEDVIRTUALKEY']._serialized_start=496
+  _globals['_ISSUEDVIRTUALKEY']._serialized_end=672
+  _globals['_REVOKEVIRTUALKEYSREQUEST']._serialized_start=675
+  _globals['_REVOKEVIRTUALKEYSREQUEST']._serialized_end=858
+  _globals['_REVOKEVIRTUALKEYSRESPONSE']._serialized_start=860
+  _globals['_REVOKEVIRTUALKEYSRESPONSE']._serialized_end=910
+  _globals['_GETVIRTUALKEYREQUEST']._serialized_start=912
+  _globals['_GETVIRTUALKEYREQUEST']._serialized_end=983
+  _globals['_VIRTUALKEYINFO']._serialized_start=986
+  _globals['_VIRTUALKEYINFO']._serialized_end=1666
+  _globals['_GETSPENDREQUEST']._serialized_start=1669
+  _globals['_GETSPENDREQUEST']._serialized_end=1869
+  _globals['_SPENDTOTALS']._serialized_start=1872
+  _globals['_SPENDTOTALS']._serialized_end=2034
+  _globals['_MODELSPEND']._serialized_start=2036
+  _globals['_MODELSPEND']._serialized_end=2118
+  _globals['_SPENDSUMMARY']._serialized_start=2120
+  _globals['_SPENDSUMMARY']._serialized_end=2245
+  _globals['_LISTMODELSREQUEST']._serialized_start=2247
+  _globals['_LISTMODELSREQUEST']._serialized_end=2266
+  _globals['_ROUTEDMODEL']._serialized_start=2268
+  _globals['_ROUTEDMODEL']._serialized_end=2355
+  _globals['_LISTMODELSRESPONSE']._serialized_start=2357
+  _globals['_LISTMODELSRESPONSE']._serialized_end=2432
+  _globals['_LLMPROXYSERVICE']._serialized_start=2864
+  _globals['_LLMPROXYSERVICE']._serialized_end=3427
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,559 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+import builtins as _builtins
+import sys
+import typing as _typing
+
+if sys.version_info >= (3, 11):
+    from typing import TypeAlias as _TypeAlias, Never as _Never
+else:
+    from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _KeyScope:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _KeyScopeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_KeyScope.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    KEY_SCOPE_UNSPECIFIED: _KeyScope.ValueType  # 0
+    KEY_SCOPE_SESSION: _KeyScope.ValueType  # 1
+    """scoped to one session (and its run, when it has one)"""
+    KEY_SCOPE_SERVICE: _KeyScope.ValueType  # 2
+    """a server-side caller (e.g. the configuration selector)"""
+
+class KeyScope(_KeyScope, metaclass=_KeyScopeEnumTypeWrapper): ...
+
+KEY_SCOPE_UNSPECIFIED: KeyScope.ValueType  # 0
+KEY_SCOPE_SESSION: KeyScope.ValueType  # 1
+"""scoped to one session (and its run, when it has one)"""
+KEY_SCOPE_SERVICE: KeyScope.ValueType  # 2
+"""a server-side caller (e.g. the configuration selector)"""
+Global___KeyScope: _TypeAlias = KeyScope  # noqa: Y015
+
+class _BudgetSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _BudgetSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BudgetSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    BUDGET_SOURCE_UNSPECIFIED: _BudgetSource.ValueType  # 0
+    """treated as CALLER"""
+    BUDGET_SOURCE_CALLER: _BudgetSource.ValueType  # 1
+    """an explicit cap; never changed by billing"""
+    BUDGET_SOURCE_BILLING: _BudgetSource.ValueType  # 2
+    """billing's llm_budget_micros; raised on account.credited"""
+
+class BudgetSource(_BudgetSource, metaclass=_BudgetSourceEnumTypeWrapper): ...
+
+BUDGET_SOURCE_UNSPECIFIED: BudgetSource.ValueType  # 0
+"""treated as CALLER"""
+BUDGET_SOURCE_CALLER: BudgetSource.ValueType  # 1
+"""an explicit cap; never changed by billing"""
+BUDGET_SOURCE_BILLING: BudgetSource.ValueType  # 2
+"""billing's llm_budget_micros; raised on account.credited"""
+Global___BudgetSource: _TypeAlias = BudgetSource  # noqa: Y015
+
+class _RevokeReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RevokeReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RevokeReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REVOKE_REASON_UNSPECIFIED: _RevokeReason.ValueType  # 0
+    """treated as EXPLICIT"""
+    REVOKE_REASON_EXPLICIT: _RevokeReason.ValueType  # 1
+    REVOKE_REASON_SESSION_PAUSED: _RevokeReason.ValueType  # 2
+    REVOKE_REASON_SESSION_COMPLETED: _RevokeReason.ValueType  # 3
+    REVOKE_REASON_SESSION_FAILED: _RevokeReason.ValueType  # 4
+    REVOKE_REASON_RUN_FINISHED: _RevokeReason.ValueType  # 5
+    REVOKE_REASON_ORG_DELETED: _RevokeReason.ValueType  # 6
+
+class RevokeReason(_RevokeReason, metaclass=_RevokeReasonEnumTypeWrapper): ...
+
+REVOKE_REASON_UNSPECIFIED: RevokeReason.ValueType  # 0
+"""treated as EXPLICIT"""
+REVOKE_REASON_EXPLICIT: RevokeReason.ValueType  # 1
+REVOKE_REASON_SESSION_PAUSED: RevokeReason.ValueType  # 2
+REVOKE_REASON_SESSION_COMPLETED: RevokeReason.ValueType  # 3
+REVOKE_REASON_SESSION_FAILED: RevokeReason.ValueType  # 4
+REVOKE_REASON_RUN_FINISHED: RevokeReason.ValueType  # 5
+REVOKE_REASON_ORG_DELETED: RevokeReason.ValueType  # 6
+Global___RevokeReason: _TypeAlias = RevokeReason  # noqa: Y015
+
+@_typing.final
+class IssueVirtualKeyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    TTL_SECONDS_FIELD_NUMBER: _builtins.int
+    MAX_BUDGET_MICROS_FIELD_NUMBER: _builtins.int
+    BUDGET_SOURCE_FIELD_NUMBER: _builtins.int
+    ALLOWED_MODELS_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    scope: Global___KeyScope.ValueType
+    session_id: _builtins.str
+    """required iff scope = SESSION"""
+    run_id: _builtins.str
+    purpose: _builtins.str
+    """scope = SERVICE only, ≤ 64 chars"""
+    ttl_seconds: _builtins.int
+    """60 … 604800; default 24 h (session) / 15 min (service)"""
+    max_budget_micros: _builtins.int
+    """absent = no ceiling"""
+    budget_source: Global___BudgetSource.ValueType
+    @_builtins.property
+    def allowed_models(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """empty = every routed model"""
+
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+        scope: Global___KeyScope.ValueType = ...,
+        session_id: _builtins.str | None = ...,
+        run_id: _builtins.str | None = ...,
+        purpose: _builtins.str | None = ...,
+        ttl_seconds: _builtins.int | None = ...,
+        max_budget_micros: _builtins.int | None = ...,
+        budget_source: Global___BudgetSource.ValueType = ...,
+        allowed_models: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_budget_micros", b"_max_budget_micros", "_purpose", b"_purpose", "_run_id", b"_run_id", "_session_id", b"_session_id", "_ttl_seconds", b"_ttl_seconds", "max_budget_micros", b"max_budget_micros", "purpose", b"purpose", "run_id", b"run_id", "session_id", b"session_id", "ttl_seconds", b"ttl_seconds"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_budget_micros", b"_max_budget_micros", "_purpose", b"_purpose", "_run_id", b"_run_id", "_session_id", b"_session_id", "_ttl_seconds", b"_ttl_seconds", "allowed_models", b"allowed_models", "budget_source", b"budget_source", "max_budget_micros", b"max_budget_micros", "organization_id", b"organization_id", "purpose", b"purpose", "run_id", b"run_id", "scope", b"scope", "session_id", b"session_id", "ttl_seconds", b"ttl_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_budget_micros: _TypeAlias = _typing.Literal["max_budget_micros"]  # noqa: Y015
+    _WhichOneofArgType__max_budget_micros: _TypeAlias = _typing.Literal["_max_budget_micros", b"_max_budget_micros"]  # noqa: Y015
+    _WhichOneofReturnType__purpose: _TypeAlias = _typing.Literal["purpose"]  # noqa: Y015
+    _WhichOneofArgType__purpose: _TypeAlias = _typing.Literal["_purpose", b"_purpose"]  # noqa: Y015
+    _WhichOneofReturnType__run_id: _TypeAlias = _typing.Literal["run_id"]  # noqa: Y015
+    _WhichOneofArgType__run_id: _TypeAlias = _typing.Literal["_run_id", b"_run_id"]  # noqa: Y015
+    _WhichOneofReturnType__session_id: _TypeAlias = _typing.Literal["session_id"]  # noqa: Y015
+    _WhichOneofArgType__session_id: _TypeAlias = _typing.Literal["_session_id", b"_session_id"]  # noqa: Y015
+    _WhichOneofReturnType__ttl_seconds: _TypeAlias = _typing.Literal["ttl_seconds"]  # noqa: Y015
+    _WhichOneofArgType__ttl_seconds: _TypeAlias = _typing.Literal["_ttl_seconds", b"_ttl_seconds"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_budget_micros) -> _WhichOneofReturnType__max_budget_micros | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__purpose) -> _WhichOneofReturnType__purpose | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__run_id) -> _WhichOneofReturnType__run_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__session_id) -> _WhichOneofReturnType__session_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__ttl_seconds) -> _WhichOneofReturnType__ttl_seconds | None: ...
+
+Global___IssueVirtualKeyRequest: _TypeAlias = IssueVirtualKeyRequest  # noqa: Y015
+
+@_typing.final
+class IssuedVirtualKey(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VIRTUAL_KEY_ID_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    KEY_PREFIX_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    OPENAI_BASE_URL_FIELD_NUMBER: _builtins.int
+    ANTHROPIC_BASE_URL_FIELD_NUMBER: _builtins.int
+    virtual_key_id: _builtins.str
+    key: _builtins.str
+    """`sk-pvk-…`: returned once, never stored"""
+    key_prefix: _builtins.str
+    openai_base_url: _builtins.str
+    """LLM_PROXY_PUBLIC_URL with exactly one `/v1`"""
+    anthropic_base_url: _builtins.str
+    """the same URL"""
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        virtual_key_id: _builtins.str = ...,
+        key: _builtins.str = ...,
+        key_prefix: _builtins.str = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        openai_base_url: _builtins.str = ...,
+        anthropic_base_url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["anthropic_base_url", b"anthropic_base_url", "expires_at", b"expires_at", "key", b"key", "key_prefix", b"key_prefix", "openai_base_url", b"openai_base_url", "virtual_key_id", b"virtual_key_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssuedVirtualKey: _TypeAlias = IssuedVirtualKey  # noqa: Y015
+
+@_typing.final
+class RevokeVirtualKeysRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    VIRTUAL_KEY_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    session_id: _builtins.str
+    run_id: _builtins.str
+    virtual_key_id: _builtins.str
+    reason: Global___RevokeReason.ValueType
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+        run_id: _builtins.str = ...,
+        virtual_key_id: _builtins.str = ...,
+        reason: Global___RevokeReason.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["run_id", b"run_id", "session_id", b"session_id", "target", b"target", "virtual_key_id", b"virtual_key_id"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["organization_id", b"organization_id", "reason", b"reason", "run_id", b"run_id", "session_id", b"session_id", "target", b"target", "virtual_key_id", b"virtual_key_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_target: _TypeAlias = _typing.Literal["session_id", "run_id", "virtual_key_id"]  # noqa: Y015
+    _WhichOneofArgType_target: _TypeAlias = _typing.Literal["target", b"target"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_target) -> _WhichOneofReturnType_target | None: ...
+
+Global___RevokeVirtualKeysRequest: _TypeAlias = RevokeVirtualKeysRequest  # noqa: Y015
+
+@_typing.final
+class RevokeVirtualKeysResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVOKED_COUNT_FIELD_NUMBER: _builtins.int
+    revoked_count: _builtins.int
+    def __init__(
+        self,
+        *,
+        revoked_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["revoked_count", b"revoked_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeVirtualKeysResponse: _TypeAlias = RevokeVirtualKeysResponse  # noqa: Y015
+
+@_typing.final
+class GetVirtualKeyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    VIRTUAL_KEY_ID_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    virtual_key_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+        virtual_key_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["organization_id", b"organization_id", "virtual_key_id", b"virtual_key_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetVirtualKeyRequest: _TypeAlias = GetVirtualKeyRequest  # noqa: Y015
+
+@_typing.final
+class VirtualKeyInfo(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VIRTUAL_KEY_ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    KEY_PREFIX_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    MAX_BUDGET_MICROS_FIELD_NUMBER: _builtins.int
+    BUDGET_SOURCE_FIELD_NUMBER: _builtins.int
+    SPEND_MICROS_FIELD_NUMBER: _builtins.int
+    REQUEST_COUNT_FIELD_NUMBER: _builtins.int
+    ALLOWED_MODELS_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    ISSUED_BY_FIELD_NUMBER: _builtins.int
+    REVOKED_AT_FIELD_NUMBER: _builtins.int
+    REVOKE_REASON_FIELD_NUMBER: _builtins.int
+    LAST_USED_AT_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    virtual_key_id: _builtins.str
+    organization_id: _builtins.str
+    scope: Global___KeyScope.ValueType
+    session_id: _builtins.str
+    run_id: _builtins.str
+    purpose: _builtins.str
+    key_prefix: _builtins.str
+    status: _builtins.str
+    """active | revoked | expired"""
+    max_budget_micros: _builtins.int
+    budget_source: Global___BudgetSource.ValueType
+    spend_micros: _builtins.int
+    request_count: _builtins.int
+    issued_by: _builtins.str
+    revoke_reason: _builtins.str
+    @_builtins.property
+    def allowed_models(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """empty = every routed model"""
+
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def revoked_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_used_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        virtual_key_id: _builtins.str = ...,
+        organization_id: _builtins.str = ...,
+        scope: Global___KeyScope.ValueType = ...,
+        session_id: _builtins.str | None = ...,
+        run_id: _builtins.str | None = ...,
+        purpose: _builtins.str | None = ...,
+        key_prefix: _builtins.str = ...,
+        status: _builtins.str = ...,
+        max_budget_micros: _builtins.int | None = ...,
+        budget_source: Global___BudgetSource.ValueType = ...,
+        spend_micros: _builtins.int = ...,
+        request_count: _builtins.int = ...,
+        allowed_models: _abc.Iterable[_builtins.str] | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        issued_by: _builtins.str = ...,
+        revoked_at: _timestamp_pb2.Timestamp | None = ...,
+        revoke_reason: _builtins.str = ...,
+        last_used_at: _timestamp_pb2.Timestamp | None = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_budget_micros", b"_max_budget_micros", "_purpose", b"_purpose", "_run_id", b"_run_id", "_session_id", b"_session_id", "created_at", b"created_at", "expires_at", b"expires_at", "last_used_at", b"last_used_at", "max_budget_micros", b"max_budget_micros", "purpose", b"purpose", "revoked_at", b"revoked_at", "run_id", b"run_id", "session_id", b"session_id"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_budget_micros", b"_max_budget_micros", "_purpose", b"_purpose", "_run_id", b"_run_id", "_session_id", b"_session_id", "allowed_models", b"allowed_models", "budget_source", b"budget_source", "created_at", b"created_at", "expires_at", b"expires_at", "issued_by", b"issued_by", "key_prefix", b"key_prefix", "last_used_at", b"last_used_at", "max_budget_micros", b"max_budget_micros", "organization_id", b"organization_id", "purpose", b"purpose", "request_count", b"request_count", "revoke_reason", b"revoke_reason", "revoked_at", b"revoked_at", "run_id", b"run_id", "scope", b"scope", "session_id", b"session_id", "spend_micros", b"spend_micros", "status", b"status", "virtual_key_id", b"virtual_key_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_budget_micros: _TypeAlias = _typing.Literal["max_budget_micros"]  # noqa: Y015
+    _WhichOneofArgType__max_budget_micros: _TypeAlias = _typing.Literal["_max_budget_micros", b"_max_budget_micros"]  # noqa: Y015
+    _WhichOneofReturnType__purpose: _TypeAlias = _typing.Literal["purpose"]  # noqa: Y015
+    _WhichOneofArgType__purpose: _TypeAlias = _typing.Literal["_purpose", b"_purpose"]  # noqa: Y015
+    _WhichOneofReturnType__run_id: _TypeAlias = _typing.Literal["run_id"]  # noqa: Y015
+    _WhichOneofArgType__run_id: _TypeAlias = _typing.Literal["_run_id", b"_run_id"]  # noqa: Y015
+    _WhichOneofReturnType__session_id: _TypeAlias = _typing.Literal["session_id"]  # noqa: Y015
+    _WhichOneofArgType__session_id: _TypeAlias = _typing.Literal["_session_id", b"_session_id"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_budget_micros) -> _WhichOneofReturnType__max_budget_micros | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__purpose) -> _WhichOneofReturnType__purpose | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__run_id) -> _WhichOneofReturnType__run_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__session_id) -> _WhichOneofReturnType__session_id | None: ...
+
+Global___VirtualKeyInfo: _TypeAlias = VirtualKeyInfo  # noqa: Y015
+
+@_typing.final
+class GetSpendRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    UNTIL_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    session_id: _builtins.str
+    run_id: _builtins.str
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """started_at ≥ since, when set"""
+
+    @_builtins.property
+    def until(self) -> _timestamp_pb2.Timestamp:
+        """started_at < until, when set"""
+
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+        session_id: _builtins.str | None = ...,
+        run_id: _builtins.str | None = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        until: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_run_id", b"_run_id", "_session_id", b"_session_id", "run_id", b"run_id", "session_id", b"session_id", "since", b"since", "until", b"until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_run_id", b"_run_id", "_session_id", b"_session_id", "organization_id", b"organization_id", "run_id", b"run_id", "session_id", b"session_id", "since", b"since", "until", b"until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__run_id: _TypeAlias = _typing.Literal["run_id"]  # noqa: Y015
+    _WhichOneofArgType__run_id: _TypeAlias = _typing.Literal["_run_id", b"_run_id"]  # noqa: Y015
+    _WhichOneofReturnType__session_id: _TypeAlias = _typing.Literal["session_id"]  # noqa: Y015
+    _WhichOneofArgType__session_id: _TypeAlias = _typing.Literal["_session_id", b"_session_id"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__run_id) -> _WhichOneofReturnType__run_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__session_id) -> _WhichOneofReturnType__session_id | None: ...
+
+Global___GetSpendRequest: _TypeAlias = GetSpendRequest  # noqa: Y015
+
+@_typing.final
+class SpendTotals(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COST_MICROS_FIELD_NUMBER: _builtins.int
+    PROMPT_TOKENS_FIELD_NUMBER: _builtins.int
+    COMPLETION_TOKENS_FIELD_NUMBER: _builtins.int
+    CACHE_READ_TOKENS_FIELD_NUMBER: _builtins.int
+    CACHE_WRITE_TOKENS_FIELD_NUMBER: _builtins.int
+    REQUEST_COUNT_FIELD_NUMBER: _builtins.int
+    cost_micros: _builtins.int
+    prompt_tokens: _builtins.int
+    completion_tokens: _builtins.int
+    cache_read_tokens: _builtins.int
+    cache_write_tokens: _builtins.int
+    request_count: _builtins.int
+    def __init__(
+        self,
+        *,
+        cost_micros: _builtins.int = ...,
+        prompt_tokens: _builtins.int = ...,
+        completion_tokens: _builtins.int = ...,
+        cache_read_tokens: _builtins.int = ...,
+        cache_write_tokens: _builtins.int = ...,
+        request_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_read_tokens", b"cache_read_tokens", "cache_write_tokens", b"cache_write_tokens", "completion_tokens", b"completion_tokens", "cost_micros", b"cost_micros", "prompt_tokens", b"prompt_tokens", "request_count", b"request_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SpendTotals: _TypeAlias = SpendTotals  # noqa: Y015
+
+@_typing.final
+class ModelSpend(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    TOTALS_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """the requested (public) model name"""
+    @_builtins.property
+    def totals(self) -> Global___SpendTotals: ...
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        totals: Global___SpendTotals | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["totals", b"totals"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "totals", b"totals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModelSpend: _TypeAlias = ModelSpend  # noqa: Y015
+
+@_typing.final
+class SpendSummary(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOTALS_FIELD_NUMBER: _builtins.int
+    BY_MODEL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def totals(self) -> Global___SpendTotals: ...
+    @_builtins.property
+    def by_model(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelSpend]: ...
+    def __init__(
+        self,
+        *,
+        totals: Global___SpendTotals | None = ...,
+        by_model: _abc.Iterable[Global___ModelSpend] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["totals", b"totals"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_model", b"by_model", "totals", b"totals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SpendSummary: _TypeAlias = SpendSummary  # noqa: Y015
+
+@_typing.final
+class ListModelsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListModelsRequest: _TypeAlias = ListModelsRequest  # noqa: Y015
+
+@_typing.final
+class RoutedModel(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
+    AVAILABLE_FIELD_NUMBER: _builtins.int
+    UPSTREAM_MODEL_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    available: _builtins.bool
+    """false when the route's vendor key is not configured"""
+    upstream_model: _builtins.str
+    """the deployment's model (e.g. anthropic/claude-sonnet-4-5-20250929)"""
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
+        available: _builtins.bool = ...,
+        upstream_model: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "available", b"available", "name", b"name", "upstream_model", b"upstream_model"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RoutedModel: _TypeAlias = RoutedModel  # noqa: Y015
+
+@_typing.final
+class ListModelsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODELS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___RoutedModel]: ...
+    def __init__(
+        self,
+        *,
+        models: _abc.Iterable[Global___RoutedModel] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["models", b"models"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListModelsResponse: _TypeAlias = ListModelsResponse  # noqa: Y015

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from proliferate.protos.llm_proxy.v1 import llm_proxy_pb2 as proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -26,7 +27,9 @@ if _version_not_supported:
 
 class LlmProxyServiceStub:
     """LlmProxyService: virtual keys, model routing and spend (llm-proxy.md §4.1).
-    Methods are only ever added (fields optional first); each lands with the issue that builds it.
+    Callers: IssueVirtualKey / RevokeVirtualKeys from gateway and automations; GetSpend,
+    GetVirtualKey and ListModels from gateway, automations and billing.
+    Methods and fields are only ever added (optional first), never renumbered.
     """
 
     def __init__(self, channel):
@@ -35,16 +38,103 @@ class LlmProxyServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.IssueVirtualKey = channel.unary_unary(
+                '/proliferate.llm_proxy.v1.LlmProxyService/IssueVirtualKey',
+                request_serializer=proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.IssueVirtualKeyRequest.SerializeToString,
+                response_deserializer=proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.IssuedVirtualKey.FromString,
+                _registered_method=True)
+        self.RevokeVirtualKeys = channel.unary_unary(
+                '/proliferate.llm_proxy.v1.LlmProxyService/RevokeVirtualKeys',
+                request_serializer=proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.RevokeVirtualKeysRequest.SerializeToString,
+                response_deserializer=proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.RevokeVirtualKeysResponse.FromString,
+                _registered_method=True)
+        self.GetVirtualKey = channel.unary_unary(
+                '/proliferate.llm_proxy.v1.LlmProxyService/GetVirtualKey',
+                request_serializer=proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.GetVirtualKeyRequest.SerializeToString,
+                response_deserializer=proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.VirtualKeyInfo.FromString,
+                _registered_method=True)
+        self.GetSpend = channel.unary_unary(
+                '/proliferate.llm_proxy.v1.LlmProxyService/GetSpend',
+                request_serializer=proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.GetSpendRequest.SerializeToString,
+                response_deserializer=proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.SpendSummary.FromString,
+                _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/proliferate.llm_proxy.v1.LlmProxyService/ListModels',
+                request_serializer=proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
 
 
 class LlmProxyServiceServicer:
     """LlmProxyService: virtual keys, model routing and spend (llm-proxy.md §4.1).
-    Methods are only ever added (fields optional first); each lands with the issue that builds it.
+    Callers: IssueVirtualKey / RevokeVirtualKeys from gateway and automations; GetSpend,
+    GetVirtualKey and ListModels from gateway, automations and billing.
+    Methods and fields are only ever added (optional first), never renumbered.
     """
+
+    def IssueVirtualKey(self, request, context):
+        """Mint a key (replacing the session's previous one). The plaintext key is only in this reply.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeVirtualKeys(self, request, context):
+        """Revoke the active keys of a session, a run or one key id; idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetVirtualKey(self, request, context):
+        """Key metadata, never the secret; another org's key id is NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSpend(self, request, context):
+        """Spend totals of finalized requests, by org and optionally session or run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListModels(self, request, context):
+        """Routed public model names, their aliases and availability.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
 
 def add_LlmProxyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'IssueVirtualKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueVirtualKey,
+                    request_deserializer=proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.IssueVirtualKeyRequest.FromString,
+                    response_serializer=proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.IssuedVirtualKey.SerializeToString,
+            ),
+            'RevokeVirtualKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeVirtualKeys,
+                    request_deserializer=proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.RevokeVirtualKeysRequest.FromString,
+                    response_serializer=proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.RevokeVirtualKeysResponse.SerializeToString,
+            ),
+            'GetVirtualKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVirtualKey,
+                    request_deserializer=proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.GetVirtualKeyRequest.FromString,
+                    response_serializer=proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.VirtualKeyInfo.SerializeToString,
+            ),
+            'GetSpend': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSpend,
+                    request_deserializer=proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.GetSpendRequest.FromString,
+                    response_serializer=proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.SpendSummary.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.ListModelsRequest.FromString,
+                    response_serializer=proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.ListModelsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'proliferate.llm_proxy.v1.LlmProxyService', rpc_method_handlers)
@@ -55,5 +145,142 @@ def add_LlmProxyServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class LlmProxyService:
     """LlmProxyService: virtual keys, model routing and spend (llm-proxy.md §4.1).
-    Methods are only ever added (fields optional first); each lands with the issue that builds it.
+    Callers: IssueVirtualKey / RevokeVirtualKeys from gateway and automations; GetSpend,
+    GetVirtualKey and ListModels from gateway, automations and billing.
+    Methods and fields are only ever added (optional first), never renumbered.
     """
+
+    @staticmethod
+    def IssueVirtualKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.llm_proxy.v1.LlmProxyService/IssueVirtualKey',
+            proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.IssueVirtualKeyRequest.SerializeToString,
+            proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.IssuedVirtualKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeVirtualKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.llm_proxy.v1.LlmProxyService/RevokeVirtualKeys',
+            proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.RevokeVirtualKeysRequest.SerializeToString,
+            proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.RevokeVirtualKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVirtualKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.llm_proxy.v1.LlmProxyService/GetVirtualKey',
+            proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.GetVirtualKeyRequest.SerializeToString,
+            proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.VirtualKeyInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSpend(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.llm_proxy.v1.LlmProxyService/GetSpend',
+            proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.GetSpendRequest.SerializeToString,
+            proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.SpendSummary.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.llm_proxy.v1.LlmProxyService/ListModels',
+            proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.ListModelsRequest.SerializeToString,
+            proliferate_dot_llm__proxy_dot_v1_dot_llm__proxy__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

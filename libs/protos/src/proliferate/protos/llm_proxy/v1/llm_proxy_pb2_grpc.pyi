@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from proliferate.protos.llm_proxy.v1 import llm_proxy_pb2 as _llm_proxy_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -27,27 +28,91 @@ GRPC_VERSION: str
 
 class LlmProxyServiceStub:
     """LlmProxyService: virtual keys, model routing and spend (llm-proxy.md §4.1).
-    Methods are only ever added (fields optional first); each lands with the issue that builds it.
+    Callers: IssueVirtualKey / RevokeVirtualKeys from gateway and automations; GetSpend,
+    GetVirtualKey and ListModels from gateway, automations and billing.
+    Methods and fields are only ever added (optional first), never renumbered.
     """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> LlmProxyServiceAsyncStub: ...
+    IssueVirtualKey: _grpc.UnaryUnaryMultiCallable[_llm_proxy_pb2.IssueVirtualKeyRequest, _llm_proxy_pb2.IssuedVirtualKey]
+    """Mint a key (replacing the session's previous one). The plaintext key is only in this reply."""
+    RevokeVirtualKeys: _grpc.UnaryUnaryMultiCallable[_llm_proxy_pb2.RevokeVirtualKeysRequest, _llm_proxy_pb2.RevokeVirtualKeysResponse]
+    """Revoke the active keys of a session, a run or one key id; idempotent."""
+    GetVirtualKey: _grpc.UnaryUnaryMultiCallable[_llm_proxy_pb2.GetVirtualKeyRequest, _llm_proxy_pb2.VirtualKeyInfo]
+    """Key metadata, never the secret; another org's key id is NOT_FOUND."""
+    GetSpend: _grpc.UnaryUnaryMultiCallable[_llm_proxy_pb2.GetSpendRequest, _llm_proxy_pb2.SpendSummary]
+    """Spend totals of finalized requests, by org and optionally session or run."""
+    ListModels: _grpc.UnaryUnaryMultiCallable[_llm_proxy_pb2.ListModelsRequest, _llm_proxy_pb2.ListModelsResponse]
+    """Routed public model names, their aliases and availability."""
 
 @_typing.type_check_only
 class LlmProxyServiceAsyncStub(LlmProxyServiceStub):
     """LlmProxyService: virtual keys, model routing and spend (llm-proxy.md §4.1).
-    Methods are only ever added (fields optional first); each lands with the issue that builds it.
+    Callers: IssueVirtualKey / RevokeVirtualKeys from gateway and automations; GetSpend,
+    GetVirtualKey and ListModels from gateway, automations and billing.
+    Methods and fields are only ever added (optional first), never renumbered.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
+    IssueVirtualKey: _aio.UnaryUnaryMultiCallable[_llm_proxy_pb2.IssueVirtualKeyRequest, _llm_proxy_pb2.IssuedVirtualKey]  # type: ignore[assignment]
+    """Mint a key (replacing the session's previous one). The plaintext key is only in this reply."""
+    RevokeVirtualKeys: _aio.UnaryUnaryMultiCallable[_llm_proxy_pb2.RevokeVirtualKeysRequest, _llm_proxy_pb2.RevokeVirtualKeysResponse]  # type: ignore[assignment]
+    """Revoke the active keys of a session, a run or one key id; idempotent."""
+    GetVirtualKey: _aio.UnaryUnaryMultiCallable[_llm_proxy_pb2.GetVirtualKeyRequest, _llm_proxy_pb2.VirtualKeyInfo]  # type: ignore[assignment]
+    """Key metadata, never the secret; another org's key id is NOT_FOUND."""
+    GetSpend: _aio.UnaryUnaryMultiCallable[_llm_proxy_pb2.GetSpendRequest, _llm_proxy_pb2.SpendSummary]  # type: ignore[assignment]
+    """Spend totals of finalized requests, by org and optionally session or run."""
+    ListModels: _aio.UnaryUnaryMultiCallable[_llm_proxy_pb2.ListModelsRequest, _llm_proxy_pb2.ListModelsResponse]  # type: ignore[assignment]
+    """Routed public model names, their aliases and availability."""
 
 class LlmProxyServiceServicer(metaclass=_abc_1.ABCMeta):
     """LlmProxyService: virtual keys, model routing and spend (llm-proxy.md §4.1).
-    Methods are only ever added (fields optional first); each lands with the issue that builds it.
+    Callers: IssueVirtualKey / RevokeVirtualKeys from gateway and automations; GetSpend,
+    GetVirtualKey and ListModels from gateway, automations and billing.
+    Methods and fields are only ever added (optional first), never renumbered.
     """
 
-    ...
+    @_abc_1.abstractmethod
+    def IssueVirtualKey(
+        self,
+        request: _llm_proxy_pb2.IssueVirtualKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_llm_proxy_pb2.IssuedVirtualKey, _abc.Awaitable[_llm_proxy_pb2.IssuedVirtualKey]]:
+        """Mint a key (replacing the session's previous one). The plaintext key is only in this reply."""
+
+    @_abc_1.abstractmethod
+    def RevokeVirtualKeys(
+        self,
+        request: _llm_proxy_pb2.RevokeVirtualKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_llm_proxy_pb2.RevokeVirtualKeysResponse, _abc.Awaitable[_llm_proxy_pb2.RevokeVirtualKeysResponse]]:
+        """Revoke the active keys of a session, a run or one key id; idempotent."""
+
+    @_abc_1.abstractmethod
+    def GetVirtualKey(
+        self,
+        request: _llm_proxy_pb2.GetVirtualKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_llm_proxy_pb2.VirtualKeyInfo, _abc.Awaitable[_llm_proxy_pb2.VirtualKeyInfo]]:
+        """Key metadata, never the secret; another org's key id is NOT_FOUND."""
+
+    @_abc_1.abstractmethod
+    def GetSpend(
+        self,
+        request: _llm_proxy_pb2.GetSpendRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_llm_proxy_pb2.SpendSummary, _abc.Awaitable[_llm_proxy_pb2.SpendSummary]]:
+        """Spend totals of finalized requests, by org and optionally session or run."""
+
+    @_abc_1.abstractmethod
+    def ListModels(
+        self,
+        request: _llm_proxy_pb2.ListModelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_llm_proxy_pb2.ListModelsResponse, _abc.Awaitable[_llm_proxy_pb2.ListModelsResponse]]:
+        """Routed public model names, their aliases and availability."""
 
 def add_LlmProxyServiceServicer_to_server(servicer: LlmProxyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,1 @@
+"""Virtual keys: issue, revoke, inspect; and the edge's cached view of a key."""
