@@ -289,6 +289,7 @@ def render_run_task_prompt(run_id: uuid.UUID, instructions: str | None) -> str:
             "",
             "## Instructions",
             "",
+            "",
         )
     )
     tail = "\n".join(
