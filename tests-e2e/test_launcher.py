@@ -38,10 +38,17 @@ def start_make_dev(dev_dir: Path, port: int, log: Path) -> subprocess.Popen[byte
         )
 
 
+def launcher_lines(log: Path) -> str:
+    """The launcher's own lines (steps, failures) and the last service lines, for a failure message."""
+    lines = log.read_text(errors="replace").splitlines()
+    own = [line for line in lines if not line[:14].rstrip().endswith("|") and " | " not in line[:16]]
+    return "\n".join([*own[-40:], "--- last lines ---", *lines[-15:]])
+
+
 def wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path) -> dict[str, str]:
     deadline = time.monotonic() + READY_WITHIN_S
     while time.monotonic() < deadline:
-        assert proc.poll() is None, f"make dev exited early:\n{log.read_text()[-3000:]}"
+        assert proc.poll() is None, f"make dev exited early:\n{launcher_lines(log)}"
         try:
             response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
             if response.status_code == 200:
@@ -50,7 +57,7 @@ def wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path) -> dict[str,
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    raise AssertionError(f"/readyz not 200 within {READY_WITHIN_S}s:\n{log.read_text()[-3000:]}")
+    raise AssertionError(f"/readyz not 200 within {READY_WITHIN_S}s:\n{launcher_lines(log)}")
 
 
 def ctrl_c(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:

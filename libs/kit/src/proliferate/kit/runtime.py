@@ -239,15 +239,40 @@ def _default_port(service: str) -> int:
 async def start_service(
     definition: ServiceDefinition[S], settings: S, roles: Sequence[str] = ROLES
 ) -> RunningService[S]:
+    running = await assemble_service(definition, settings, roles)
+    try:
+        await running.start()
+    except BaseException:
+        await running.stop()
+        raise
+    return running
+
+
+async def assemble_service(
+    definition: ServiceDefinition[S], settings: S, roles: Sequence[str] = ROLES
+) -> RunningService[S]:
+    """Connect (waiting for Postgres and NATS) and assemble; nothing is serving yet."""
     runtime = await Runtime.open(definition.name, settings)
     try:
         parts = await definition.assemble(runtime)
-        running = RunningService(definition, runtime, parts, frozenset(roles))
-        await running.start()
     except BaseException:
         await runtime.close()
         raise
-    return running
+    return RunningService(definition, runtime, parts, frozenset(roles))
+
+
+async def _until(stop: asyncio.Event, work: Awaitable[Any]) -> tuple[bool, Any]:
+    """Run `work` unless `stop` is set first; returns (finished, result)."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if task.done():
+        return True, task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False, None
 
 
 async def serve(definition: ServiceDefinition[S], settings: S, roles: Sequence[str] = ROLES) -> None:
@@ -255,19 +280,14 @@ async def serve(definition: ServiceDefinition[S], settings: S, roles: Sequence[s
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    starting = asyncio.create_task(start_service(definition, settings, roles))
-    stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait({starting, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    if starting not in done:
-        # Stopped while still waiting for Postgres or NATS: nothing to drain.
-        starting.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await starting
-        log.info("service_stopped_before_start")
+    assembled, running = await _until(stop, assemble_service(definition, settings, roles))
+    if not assembled:
+        log.info("service_stopped_before_start")  # still waiting for Postgres or NATS
         return
-    running = starting.result()
-    await stop.wait()
-    await running.stop()
+    started, _ = await _until(stop, running.start())
+    if started:
+        await stop.wait()
+    await running.stop()  # also stops whatever a start interrupted by a signal had begun
 
 
 def run_main(definition: ServiceDefinition[S], argv: Sequence[str] | None = None) -> None:
