@@ -65,7 +65,11 @@ class Sandbox:
         path.write_text(json.dumps(self.config(**fields)))
 
     def write_env(self, token: str | None = None, **extra: str) -> None:
-        env = {"SANDBOX_MCP_AUTH_TOKEN": token or self.token, "PROLIFERATE_SANDBOX_ID": self.sandbox_id, **extra}
+        env = {
+            "SANDBOX_MCP_AUTH_TOKEN": token or self.token,
+            "PROLIFERATE_SANDBOX_ID": self.sandbox_id,
+            **extra,
+        }
         path = self.tmp / "proliferate" / "session.env"
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = path.with_suffix(".new")
@@ -116,7 +120,9 @@ class Sandbox:
         return {"Authorization": f"Bearer {token or self.token}"}
 
     def exec_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(self.socket)), base_url="http://sandbox")
+        return httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=str(self.socket)), base_url="http://sandbox"
+        )
 
     async def exec(self, argv: list[str], **fields: Any) -> dict[str, Any]:
         async with self.exec_client() as client:
@@ -152,7 +158,9 @@ class Sandbox:
 
         await until(ready, timeout, f"API did not answer: {self.log_tail()}")
 
-    async def wait_process(self, name: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0) -> dict[str, Any]:
+    async def wait_process(
+        self, name: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0
+    ) -> dict[str, Any]:
         seen: dict[str, Any] = {}
 
         async def check() -> bool:
@@ -165,7 +173,9 @@ class Sandbox:
 
 
 async def until(
-    check: Callable[[], Awaitable[bool]], timeout: float, message: str | Callable[[], str] = "condition not met"
+    check: Callable[[], Awaitable[bool]],
+    timeout: float,
+    message: str | Callable[[], str] = "condition not met",
 ) -> None:
     """Poll `check` until it holds or the deadline passes (tests never assert timings, only deadlines)."""
     deadline = time.monotonic() + timeout

@@ -52,14 +52,18 @@ class TestExec:
         assert out["exit_code"] == 124
 
     async def test_streams_capped_at_16_kib_with_marker(self, sandbox: Sandbox) -> None:
-        out = await sandbox.exec([sys.executable, "-c", "import sys; print('x' * 20000); print('e' * 10, file=sys.stderr)"])
+        out = await sandbox.exec(
+            [sys.executable, "-c", "import sys; print('x' * 20000); print('e' * 10, file=sys.stderr)"]
+        )
         assert out["stdout_truncated"] is True and out["stdout"] == "x" * 16384 + "...[truncated]"
         assert out["stderr_truncated"] is False and out["stderr"] == "e" * 10 + "\n"
 
     async def test_env_is_session_env_overlaid_by_request(self, sandbox: Sandbox) -> None:
         sandbox.write_env(GREETING="from session", OTHER="kept")
         await until(lambda: _printenv(sandbox, "GREETING", "from session"), 10)
-        out = await sandbox.exec(["sh", "-c", "echo $GREETING/$OTHER/$PROLIFERATE_SANDBOX_ID"], env={"GREETING": "req"})
+        out = await sandbox.exec(
+            ["sh", "-c", "echo $GREETING/$OTHER/$PROLIFERATE_SANDBOX_ID"], env={"GREETING": "req"}
+        )
         assert out["stdout"] == f"req/kept/{sandbox.sandbox_id}\n"
 
     async def test_bad_requests(self, sandbox: Sandbox) -> None:
@@ -115,7 +119,9 @@ class TestSessionEnv:
         await until(old_refused, 5.0, "the old token was still accepted after 5 s")
         assert time.monotonic() - started < 5.0
         async with httpx.AsyncClient() as client:
-            res = await client.get(f"{sandbox.router_url}/_proliferate/mcp/api/services", headers=sandbox.auth(new))
+            res = await client.get(
+                f"{sandbox.router_url}/_proliferate/mcp/api/services", headers=sandbox.auth(new)
+            )
             assert res.status_code == 200
         sandbox.token = new
         after = await sandbox.wait_process("agent", lambda p: p.get("pid") not in (None, before["pid"]))

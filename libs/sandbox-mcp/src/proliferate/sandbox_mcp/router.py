@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp import WSMsgType, web
@@ -23,6 +24,7 @@ from proliferate.sandbox_mcp.layout import PREVIEW_FALLBACK_PORTS
 from proliferate.sandbox_mcp.runtime import Runtime
 from proliferate.sandbox_mcp.services import ServiceManager
 from proliferate.sandbox_mcp.supervisor_auth import agent_auth_headers
+from yarl import URL
 
 PREFIX = "/_proliferate/"
 OPEN_PATHS = frozenset({"/_proliferate/mcp/api/health"})
@@ -79,27 +81,40 @@ class Router:
     def _reserved(self) -> frozenset[int]:
         return self.rt.config.reserved_ports() if self.rt.config else frozenset()
 
-    async def upstream(self, request: web.Request) -> tuple[str, dict[str, str]] | web.Response:
-        """(base URL, extra headers) for the request, or the error response."""
-        path = request.path
+    async def upstream(self, request: web.Request) -> tuple[URL, dict[str, str]] | web.Response:
+        """(upstream URL, extra headers) for the request, or the error response.
+
+        Routing and auth look at the normalized path; the upstream gets the raw (still encoded) rest
+        of it, so `..%2F` stays data for the upstream to refuse instead of becoming a path.
+        """
+        path, raw = request.path, request.rel_url.raw_path
         assert self.rt.config is not None
         ports = self.rt.config.ports
         if path.startswith(PREFIX):
             if path not in OPEN_PATHS and not self.rt.tokens.check_request(request):
                 return unauthorized()
             section, _, rest = path[len(PREFIX) :].partition("/")
+            prefix = f"{PREFIX}{section}/"
+            rest_raw = "/" + (raw[len(prefix) :] if raw.startswith(prefix) else quote(rest))
             if section == "agent":
-                return f"http://127.0.0.1:{ports.agent}/{rest}", agent_auth_headers(self.rt)
+                return self._url(ports.agent, rest_raw, request), agent_auth_headers(self.rt)
             if section == "mcp":
                 auth = request.headers.get("Authorization")
-                return f"http://127.0.0.1:{ports.api}/{rest}", ({"Authorization": auth} if auth else {})
+                return self._url(ports.api, rest_raw, request), ({"Authorization": auth} if auth else {})
             if section == "vscode":
-                return f"http://127.0.0.1:{ports.vscode}/{rest}", {}
+                return self._url(ports.vscode, rest_raw, request), {}
             return error_response(404, "not_found", "unknown platform path")
         port = await self.preview_port()
         if port is None:
             return error_response(502, "no_preview", "no preview port is exposed or listening")
-        return f"http://127.0.0.1:{port}{path}", {}
+        return self._url(port, raw, request), {}
+
+    @staticmethod
+    def _url(port: int, raw_path: str, request: web.Request) -> URL:
+        query = request.rel_url.raw_query_string
+        return URL.build(
+            scheme="http", host="127.0.0.1", port=port, path=raw_path, query_string=query, encoded=True
+        )
 
     def _forward_headers(
         self, request: web.Request, extra: dict[str, str], skip: frozenset[str]
@@ -117,13 +132,12 @@ class Router:
         target = await self.upstream(request)
         if isinstance(target, web.Response):
             return target
-        base, extra = target
-        url = base + (f"?{request.query_string}" if request.query_string else "")
+        url, extra = target
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._websocket(request, url, extra)
         return await self._http(request, url, extra)
 
-    async def _http(self, request: web.Request, url: str, extra: dict[str, str]) -> web.StreamResponse:
+    async def _http(self, request: web.Request, url: URL, extra: dict[str, str]) -> web.StreamResponse:
         assert self.http is not None
         body = await request.read() if request.body_exists else None
         try:
@@ -150,16 +164,14 @@ class Router:
             await res.write_eof()
             return res
 
-    async def _websocket(self, request: web.Request, url: str, extra: dict[str, str]) -> web.StreamResponse:
+    async def _websocket(self, request: web.Request, url: URL, extra: dict[str, str]) -> web.StreamResponse:
         assert self.http is not None
         protocols = [
             p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()
         ]
         headers = self._forward_headers(request, extra, WS_SKIP | {"sec-websocket-protocol"})
         try:
-            client = await self.http.ws_connect(
-                url.replace("http://", "ws://", 1), headers=headers, protocols=protocols
-            )
+            client = await self.http.ws_connect(url.with_scheme("ws"), headers=headers, protocols=protocols)
         except (aiohttp.ClientError, TimeoutError) as exc:
             return error_response(
                 502, "upstream_unavailable", f"upstream did not answer: {type(exc).__name__}"
