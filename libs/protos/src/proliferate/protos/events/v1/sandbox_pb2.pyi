@@ -342,3 +342,88 @@ class SandboxUsageRecorded(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SandboxUsageRecorded: _TypeAlias = SandboxUsageRecorded  # noqa: Y015
+
+@_typing.final
+class GatewaySessionEndedView(_message.Message):
+    """--- Views of the events this service consumes -----------------------------------------
+    Only the fields the sandbox service reads, at the owners' field numbers; unknown fields of
+    the owners' payloads are ignored when decoding. Replace them by the owners' messages once
+    those are on main (gateway.proto, auth.proto, repos.proto).
+
+    proliferate.gateway.session.{completed,failed,deleted} (gateway.md §4.2; common fields 1–9)
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.str
+    organization_id: _builtins.str
+    session_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.str = ...,
+        organization_id: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "organization_id", b"organization_id", "session_id", b"session_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GatewaySessionEndedView: _TypeAlias = GatewaySessionEndedView  # noqa: Y015
+
+@_typing.final
+class AuthOrganizationDeletedView(_message.Message):
+    """proliferate.auth.organization.deleted (auth.md §4)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["organization_id", b"organization_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthOrganizationDeletedView: _TypeAlias = AuthOrganizationDeletedView  # noqa: Y015
+
+@_typing.final
+class ReposSnapshotDeletedView(_message.Message):
+    """proliferate.repos.snapshot.deleted (repos.md §4: snapshot_id, provider, provider_snapshot_id)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SNAPSHOT_ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    PROVIDER_SNAPSHOT_ID_FIELD_NUMBER: _builtins.int
+    snapshot_id: _builtins.str
+    organization_id: _builtins.str
+    provider: _builtins.str
+    provider_snapshot_id: _builtins.str
+    """our artifact id"""
+    def __init__(
+        self,
+        *,
+        snapshot_id: _builtins.str = ...,
+        organization_id: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        provider_snapshot_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["organization_id", b"organization_id", "provider", b"provider", "provider_snapshot_id", b"provider_snapshot_id", "snapshot_id", b"snapshot_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReposSnapshotDeletedView: _TypeAlias = ReposSnapshotDeletedView  # noqa: Y015
