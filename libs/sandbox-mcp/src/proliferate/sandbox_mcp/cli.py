@@ -16,7 +16,6 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any, NoReturn
 
 import httpx
@@ -30,8 +29,6 @@ GATEWAY_RETRY_DELAYS_S = (1.0, 2.0, 4.0)
 POLL_WAIT_S = 25
 POLL_BUDGET_S = 15 * 60
 TERMINAL_FAILURES = ("denied", "failed", "expired")
-
-sleep: Callable[[float], None] = time.sleep  # the one seam tests may shorten
 
 
 class Usage(Exception):
@@ -93,7 +90,7 @@ def mcp(method: str, path: str, **kwargs: Any) -> httpx.Response:
         except httpx.ConnectError:
             if attempt == MCP_CONNECT_RETRIES:
                 raise Failed(f"sandbox-mcp is not reachable at {_mcp_url()}") from None
-            sleep(1.0)  # it may still be starting
+            time.sleep(1.0)  # it may still be starting
         except httpx.HTTPError as exc:
             raise Failed(f"sandbox-mcp request failed: {type(exc).__name__}") from None
     raise AssertionError("unreachable")
@@ -189,7 +186,7 @@ def gateway(method: str, path: str, **kwargs: Any) -> httpx.Response:
         except httpx.TransportError as exc:
             if attempt == len(GATEWAY_RETRY_DELAYS_S):
                 raise Failed(f"the gateway is not reachable: {type(exc).__name__}") from None
-            sleep(GATEWAY_RETRY_DELAYS_S[attempt])
+            time.sleep(GATEWAY_RETRY_DELAYS_S[attempt])
     raise AssertionError("unreachable")
 
 
@@ -274,7 +271,7 @@ def _wait_for(invocation: str) -> int:
     while time.monotonic() < deadline:
         res = gateway("GET", f"/invocations/{invocation}", params={"wait": str(POLL_WAIT_S)})
         if res.status_code >= 500:
-            sleep(1.0)
+            time.sleep(1.0)
             continue
         if res.status_code >= 400:
             raise Failed(_error_text(res))
