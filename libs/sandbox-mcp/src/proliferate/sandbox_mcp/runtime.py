@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 from proliferate.sandbox_mcp.auth import TokenStore
+from proliferate.sandbox_mcp.credential_helper import git_config_env
 from proliferate.sandbox_mcp.envfile import TOKEN_KEY
 from proliferate.sandbox_mcp.layout import Layout, SupervisorConfig, write_atomic
 
@@ -75,6 +76,7 @@ class Runtime:
     def child_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """The env of everything the supervisor starts: its own env, `session.env`, runtime locations."""
         env = dict(os.environ)
+        env.update(git_config_env())
         env.update(self.session_env)
         env.update(
             {
