@@ -95,11 +95,18 @@ def build_providers(
 
 
 def definition(
-    *, modal_port: ModalPort | None = None, e2b_port: E2BPort | None = None
+    *,
+    modal_port: ModalPort | None = None,
+    e2b_port: E2BPort | None = None,
+    contexts: list[SandboxContext] | None = None,
 ) -> ServiceDefinition[Settings]:
+    """The service; tests pass SDK fakes and collect the assembled context (`contexts`)."""
+
     async def assemble(runtime: Runtime[Settings]) -> ServiceParts:
         providers = build_providers(runtime.settings, modal_port=modal_port, e2b_port=e2b_port)
         ctx = SandboxContext(runtime.db, runtime.settings, providers)
+        if contexts is not None:
+            contexts.append(ctx)
         return ServiceParts(
             register_grpc=grpc_server.registrar(ctx),
             consumers=worker.consumers(ctx),

@@ -401,6 +401,7 @@ async def _write_session_files(
         service_commands=spec.service_commands,
         autostart_services=spec.autostart_services,
         workspace=p["workspace"],
+        host_network=inp.provider.placement is not None,
     )
     await inp.provider.write_files(
         inp.ps, [FileWrite(p["metadata"], meta, 0o644), FileWrite(p["supervisor"], supervisor, 0o644)]

@@ -14,7 +14,7 @@ from proliferate.agent_contract import CONTRACT_VERSION, CapabilityManifest
 from proliferate.sandbox.providers.base import Ports, ProviderSandbox
 from proliferate.sandbox.sandbox.schemas import Command, RepoSpec
 
-CREDENTIAL_HELPER = "!proliferate git-credential"
+CREDENTIAL_HELPER = "proliferate"  # git runs `git-credential-proliferate` (sandbox-mcp)
 
 
 def paths(ps: ProviderSandbox) -> dict[str, str]:
@@ -127,6 +127,7 @@ def supervisor_config(
     service_commands: Sequence[Command],
     autostart_services: bool,
     workspace: str,
+    host_network: bool = False,
 ) -> bytes:
     processes: list[dict[str, Any]] = []
     for proc in manifest.processes:
@@ -157,4 +158,9 @@ def supervisor_config(
         "service_commands": [command(c) for c in service_commands],
         "autostart_services": autostart_services,
     }
+    if host_network:
+        # Local sandboxes share the host's network: never guess preview ports another sandbox
+        # may own, and keep the router on loopback.
+        doc["preview_fallback"] = False
+        doc["router_host"] = "127.0.0.1"
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
