@@ -23,13 +23,12 @@ from proliferate.kit.rpc import ServiceClient, ServiceCredentials
 from proliferate.kit.runtime import RunningService
 from proliferate.protos.sandbox.v1 import sandbox_pb2 as pb
 from proliferate.protos.sandbox.v1 import sandbox_pb2_grpc
-
 from proliferate.sandbox.bootstrap import definition
 from proliferate.sandbox.context import SandboxContext
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from sandbox_fakes import FakeE2BPort, FakeModalPort  # noqa: E402
+from sandbox_fakes import FakeE2BPort, FakeModalPort
 
 MODAL_ID = "ak-" + "a1b2c3d4e5f6a7b8c9d0"
 MODAL_SECRET = "as-" + "z9y8x7w6v5u4t3s2r1q0"
@@ -85,7 +84,10 @@ def ensure_request(org: str, session: str | None = None, **overrides: Any) -> pb
         "agent": pb.AgentConfig(model_id="gpt-5.2"),
         "repos": [
             pb.RepoSpec(
-                repo_id="repo-1", clone_url="https://git.example.test/acme/app.git", token=repo_token, workspace_path="app"
+                repo_id="repo-1",
+                clone_url="https://git.example.test/acme/app.git",
+                token=repo_token,
+                workspace_path="app",
             )
         ],
         "llm": pb.LlmAccess(base_url="http://127.0.0.1:9/v1", api_key=key),

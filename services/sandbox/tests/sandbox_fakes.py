@@ -54,7 +54,9 @@ class FakeBox:
             return 0, "", ""
         if argv[:3] == ["python3", "-c", LIST_TREE]:
             folder = argv[4].rstrip("/") + "/"
-            entries = sorted([p[len(folder) :], len(d)] for p, (d, _) in self.files.items() if p.startswith(folder))
+            entries = sorted(
+                [p[len(folder) :], len(d)] for p, (d, _) in self.files.items() if p.startswith(folder)
+            )
             return 0, json.dumps(entries), ""
         if argv[:3] == ["rm", "-f", "--"]:
             for path in argv[3:]:
@@ -76,9 +78,9 @@ class _Recorder:
         self.calls: list[Call] = []
         self.failures: dict[str, list[BaseException]] = {}
 
-    def _record(self, name: str, *args: Any, **kwargs: Any) -> None:
-        self.calls.append(Call(name, args, kwargs))
-        queued = self.failures.get(name)
+    def _record(self, call_name: str, /, *args: Any, **kwargs: Any) -> None:
+        self.calls.append(Call(call_name, args, kwargs))
+        queued = self.failures.get(call_name)
         if queued:
             raise queued.pop(0)
 
@@ -118,7 +120,9 @@ class FakeE2BPort(_Recorder):
         self.snapshots: dict[str, dict[str, tuple[bytes, int]]] = {}
         self.host_suffix = "e2b.test"
 
-    async def create(self, *, template: str, envs: dict[str, str], metadata: dict[str, str], timeout: int) -> Any:
+    async def create(
+        self, *, template: str, envs: dict[str, str], metadata: dict[str, str], timeout: int
+    ) -> Any:
         from e2b import AsyncSandbox
 
         check_signature(AsyncSandbox.create, template=template, envs=envs, metadata=metadata, timeout=timeout)
@@ -179,7 +183,9 @@ class FakeE2BPort(_Recorder):
         self._record("delete_snapshot", snapshot_id)
         return self.snapshots.pop(snapshot_id, None) is not None
 
-    async def run(self, sandbox: Any, cmd: str, *, envs: dict[str, str], cwd: str | None, timeout: float) -> tuple[int, str, str]:
+    async def run(
+        self, sandbox: Any, cmd: str, *, envs: dict[str, str], cwd: str | None, timeout: float
+    ) -> tuple[int, str, str]:
         from e2b.sandbox_async.commands.command import Commands
 
         check_signature(Commands.run, None, cmd, envs=envs, cwd=cwd, timeout=timeout)
@@ -314,7 +320,13 @@ class FakeModalPort(_Recorder):
         return {20000: FakeTunnel(f"https://{sandbox.object_id}.modal.test")}
 
     async def sandbox_exec(
-        self, sandbox: Any, argv: Sequence[str], *, workdir: str | None, env: dict[str, str] | None, timeout: int
+        self,
+        sandbox: Any,
+        argv: Sequence[str],
+        *,
+        workdir: str | None,
+        env: dict[str, str] | None,
+        timeout: int,
     ) -> tuple[int, str, str]:
         import modal
 

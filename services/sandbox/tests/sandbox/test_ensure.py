@@ -6,10 +6,9 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from conftest import Harness, ensure_request
 from proliferate.kit.errors import RemoteError
 from proliferate.protos.sandbox.v1 import sandbox_pb2 as pb
-
-from conftest import Harness, ensure_request
 
 
 async def rows(h: Harness, sql: str, **params: object) -> list[sa.Row[object]]:
@@ -19,7 +18,9 @@ async def rows(h: Harness, sql: str, **params: object) -> list[sa.Row[object]]:
 
 class TestEnsureSandbox:
     async def test_fresh_boot_writes_home_and_is_ready(self, service: Harness, org: str) -> None:
-        secret = pb.SecretFile(workspace_path="app", file_path="config/.env.local", content=b"DB_PASSWORD=hunter2-secret")
+        secret = pb.SecretFile(
+            workspace_path="app", file_path="config/.env.local", content=b"DB_PASSWORD=hunter2-secret"
+        )
         reply = await service.call("EnsureSandbox", ensure_request(org, secret_files=[secret]))
         assert reply.sandbox.status == "ready"
         assert reply.restore_outcome == "fresh"
@@ -67,7 +68,9 @@ class TestEnsureSandbox:
             await service.call("EnsureSandbox", ensure_request(org_second, first.sandbox.session_id))
         assert err.value.kind.value == "not_found"
         with pytest.raises(RemoteError) as err:
-            await service.call("GetSandbox", pb.GetSandboxRequest(organization_id=org_second, sandbox_id=first.sandbox.id))
+            await service.call(
+                "GetSandbox", pb.GetSandboxRequest(organization_id=org_second, sandbox_id=first.sandbox.id)
+            )
         assert err.value.code == "sandbox_not_found"
 
     @pytest.mark.parametrize(
@@ -75,9 +78,22 @@ class TestEnsureSandbox:
         [
             ({"env": {"ANTHROPIC_BASE_URL": "http://evil"}}, "reserved_env_key"),
             ({"env": {"PROLIFERATE_GATEWAY_URL": "x"}}, "reserved_env_key"),
-            ({"secret_files": [pb.SecretFile(workspace_path="app", file_path="../x", content=b"s")]}, "unsafe_path"),
-            ({"secret_files": [pb.SecretFile(workspace_path="app", file_path="/etc/x", content=b"s")]}, "unsafe_path"),
-            ({"secret_files": [pb.SecretFile(workspace_path="app", file_path=".git/hooks/x", content=b"s")]}, "unsafe_path"),
+            (
+                {"secret_files": [pb.SecretFile(workspace_path="app", file_path="../x", content=b"s")]},
+                "unsafe_path",
+            ),
+            (
+                {"secret_files": [pb.SecretFile(workspace_path="app", file_path="/etc/x", content=b"s")]},
+                "unsafe_path",
+            ),
+            (
+                {
+                    "secret_files": [
+                        pb.SecretFile(workspace_path="app", file_path=".git/hooks/x", content=b"s")
+                    ]
+                },
+                "unsafe_path",
+            ),
             (
                 {
                     "repos": [
@@ -87,8 +103,14 @@ class TestEnsureSandbox:
                 },
                 "invalid_repo_spec",
             ),
-            ({"repos": [pb.RepoSpec(repo_id="a", clone_url="https://h/a.git", workspace_path="../up")]}, "invalid_repo_spec"),
-            ({"repos": [pb.RepoSpec(repo_id="a", clone_url="https://h/a.git", branch="-x")]}, "invalid_repo_spec"),
+            (
+                {"repos": [pb.RepoSpec(repo_id="a", clone_url="https://h/a.git", workspace_path="../up")]},
+                "invalid_repo_spec",
+            ),
+            (
+                {"repos": [pb.RepoSpec(repo_id="a", clone_url="https://h/a.git", branch="-x")]},
+                "invalid_repo_spec",
+            ),
             ({"repos": [pb.RepoSpec(repo_id="a", clone_url="https://u:p@h/a.git")]}, "invalid_repo_spec"),
             ({"prompt_mode": "wizard"}, "invalid_argument"),
             ({"trigger_context_json": b"not json"}, "invalid_argument"),
@@ -105,13 +127,19 @@ class TestEnsureSandbox:
         assert service.e2b.calls == []
         assert await rows(service, "SELECT id FROM sandboxes") == []
 
-    async def test_missing_branch_falls_back_to_default_branch_noted(self, service: Harness, org: str) -> None:
-        repo = pb.RepoSpec(repo_id="r", clone_url="https://h/a.git", workspace_path="a", branch="missing-branch")
+    async def test_missing_branch_falls_back_to_default_branch_noted(
+        self, service: Harness, org: str
+    ) -> None:
+        repo = pb.RepoSpec(
+            repo_id="r", clone_url="https://h/a.git", workspace_path="a", branch="missing-branch"
+        )
         reply = await service.call("EnsureSandbox", ensure_request(org, repos=[repo]))
         assert reply.sandbox.status == "ready"
         assert any(s.name == "branch:r" and "not found" in s.detail for s in reply.boot.steps)
 
-    async def test_clone_failure_fails_the_boot_and_removes_the_sandbox(self, service: Harness, org: str) -> None:
+    async def test_clone_failure_fails_the_boot_and_removes_the_sandbox(
+        self, service: Harness, org: str
+    ) -> None:
         repo = pb.RepoSpec(repo_id="r", clone_url="https://h/fail-clone.git", workspace_path="a")
         request = ensure_request(org, repos=[repo])
         with pytest.raises(RemoteError) as err:

@@ -77,6 +77,7 @@ def _errors() -> dict[str, tuple[type[BaseException], ...]]:
             e.ServiceError,
             e.ResourceExhaustedError,
         ),
+        "other": (e.Error,),
     }
 
 
@@ -98,6 +99,8 @@ def modal_errors(operation: str) -> Iterator[None]:
         raise ProviderError("modal", operation, f"{type(exc).__name__}: {exc}", retryable=True) from None
     except OSError as exc:
         raise ProviderError("modal", operation, f"{type(exc).__name__}: {exc}", retryable=True) from None
+    except kinds["other"] as exc:
+        raise ProviderError("modal", operation, f"{type(exc).__name__}: {exc}", retryable=False) from None
 
 
 class ModalProvider(RemoteProvider):
