@@ -57,7 +57,8 @@ class TestEnsureSandbox:
         assert len(service.e2b.named("create")) == 1
         live = await rows(
             service,
-            "SELECT id FROM sandboxes WHERE session_id = :s AND status IN ('provisioning','booting','ready','paused')",
+            "SELECT id FROM sandboxes WHERE session_id = :s"
+            " AND status IN ('provisioning','booting','ready','paused')",
             s=uuid.UUID(session),
         )
         assert len(live) == 1

@@ -170,7 +170,8 @@ class TestConsumers:
             deleted = (
                 await conn.execute(
                     sa.text(
-                        "SELECT count(*) FROM outbox WHERE subject = 'proliferate.sandbox.snapshot_artifact.deleted'"
+                        "SELECT count(*) FROM outbox"
+                        " WHERE subject = 'proliferate.sandbox.snapshot_artifact.deleted'"
                     )
                 )
             ).scalar_one()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -43,7 +44,8 @@ class TestReaper:
             service.e2b.fail_next("list", *[ServiceBusyException("busy")] * 3)
             await execute(
                 service,
-                "UPDATE sandboxes SET missing_since = now() - interval '2 minutes' WHERE missing_since IS NOT NULL",
+                "UPDATE sandboxes SET missing_since = now() - interval '2 minutes'"
+                " WHERE missing_since IS NOT NULL",
             )
             await jobs.reap()
         got = await service.call(
@@ -99,7 +101,8 @@ class TestReaper:
             service,
             "INSERT INTO sandboxes (id, organization_id, session_id, purpose, provider, provider_namespace,"
             " provider_sandbox_id, status, op_kind, op_id, op_expires_at, expires_at, created_at)"
-            " VALUES (:id, :org, :s, 'session', 'e2b', :ns, :psid, 'booting', 'boot', :op, now() - interval '1 second',"
+            " VALUES (:id, :org, :s, 'session', 'e2b', :ns, :psid, 'booting', 'boot', :op,"
+            " now() - interval '1 second',"
             " now() + interval '1 hour', now() - interval '20 minutes')",
             id=row_id, org=uuid.UUID(org), s=session, ns=service.ctx.providers.get("e2b").namespace,
             psid=half.sandbox_id, op=uuid7(),
@@ -145,7 +148,7 @@ class TestUsageMetering:
         )
         events = await usage_events(service, sid)
         assert events[-1].final and not any(e.final for e in events[:-1])
-        for a, b in zip(events, events[1:], strict=False):
+        for a, b in itertools.pairwise(events):
             assert a.interval_end == b.interval_start  # contiguous, never overlapping
         total = sum(e.seconds for e in events)
         assert 94 <= total <= 96
