@@ -94,9 +94,12 @@ class TestContent:
     def test_tool_files_are_exactly_the_modes_tools(self, mode: str) -> None:
         m = build_manifest(manifest_input(mode))  # type: ignore[arg-type]
         tools = {f.path.rsplit("/", 1)[1] for f in m.files if "/tools/" in f.path}
-        expected = {"setup": {"verify", "save_snapshot", "save_service_commands"},
-                    "coding": {"verify", "save_snapshot"}, "scratch": {"verify", "save_snapshot"},
-                    "automation": {"verify", "save_snapshot", "automation_complete"}}[mode]  # fmt: skip
+        expected = {
+            "setup": {"verify", "save_snapshot", "save_service_commands"},
+            "coding": {"verify", "save_snapshot"},
+            "scratch": {"verify", "save_snapshot"},
+            "automation": {"verify", "save_snapshot", "automation_complete"},
+        }[mode]
         assert tools == {f"{t}.ts" for t in expected} | {f"{t}.txt" for t in expected}
 
     def test_manifest_json_lists_managed_paths_and_digest(self) -> None:

@@ -19,21 +19,46 @@ from .conftest import CAPS, FACTS, RUN_ID, check_golden
 
 EXPECTED_FRAGMENTS = {
     "setup": [
-        "identity", "setup_goal", "verification", "service_commands", "preview_manifest", "cli",
-        "capability_notes", "final_checklist", "secrets",
+        "identity",
+        "setup_goal",
+        "verification",
+        "service_commands",
+        "preview_manifest",
+        "cli",
+        "capability_notes",
+        "final_checklist",
+        "secrets",
     ],
     "coding": [
-        "identity", "user_instructions", "engineering", "verification", "cli", "capability_notes", "secrets",
+        "identity",
+        "user_instructions",
+        "engineering",
+        "verification",
+        "cli",
+        "capability_notes",
+        "secrets",
     ],
     "automation": [
-        "identity", "user_instructions", "engineering", "verification", "cli", "capability_notes", "secrets",
+        "identity",
+        "user_instructions",
+        "engineering",
+        "verification",
+        "cli",
+        "capability_notes",
+        "secrets",
         "completion",
     ],
     "scratch": [
-        "identity", "user_instructions", "engineering", "verification", "cli", "connecting_repos",
-        "capability_notes", "secrets",
+        "identity",
+        "user_instructions",
+        "engineering",
+        "verification",
+        "cli",
+        "connecting_repos",
+        "capability_notes",
+        "secrets",
     ],
-}  # fmt: skip
+}
 TITLES = {f.title: f.id for f in FRAGMENTS}
 
 

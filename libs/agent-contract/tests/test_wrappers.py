@@ -61,11 +61,17 @@ def modules(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         src = out / f"{spec.name}.ts"
         src.write_text(render_tool_module(spec))
         subprocess.run(
-            [str(esbuild_bin()), str(src), "--format=esm", "--platform=node", "--log-level=error",
-             f"--outfile={out / (spec.name + '.mjs')}"],
+            [
+                str(esbuild_bin()),
+                str(src),
+                "--format=esm",
+                "--platform=node",
+                "--log-level=error",
+                f"--outfile={out / (spec.name + '.mjs')}",
+            ],
             check=True,
             capture_output=True,
-        )  # fmt: skip
+        )
     yield out
 
 
@@ -282,9 +288,15 @@ class TestCallbackContract:
 
     @pytest.mark.parametrize(
         ("status", "code"),
-        [(400, "invalid_request"), (401, "unauthorized"), (403, "forbidden"), (404, "unknown_tool"),
-         (409, "session_ended"), (500, "internal")],
-    )  # fmt: skip
+        [
+            (400, "invalid_request"),
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (404, "unknown_tool"),
+            (409, "session_ended"),
+            (500, "internal"),
+        ],
+    )
     async def test_other_errors_are_not_retried(
         self, modules: Path, gateway: FakeGateway, status: int, code: str
     ) -> None:
@@ -303,7 +315,7 @@ class TestCallbackContract:
             slow=[err(429, "rate_limited", {"Retry-After": "1"}), ok("verified 2 files")],
             long=[err(429, "rate_limited", {"Retry-After": "60"}), ok("must not be reached")],
             complete=[ok("run completed")],
-        )  # fmt: skip
+        )
         completion = {
             "run_id": run_id,
             "completion_id": f"run:{run_id}:completion:v1",
@@ -312,14 +324,17 @@ class TestCallbackContract:
         outs = await run_calls(
             modules,
             [
-                {"tool": "save_service_commands", "env": env(gateway, "refused"),
-                 "args": {"commands": [{"name": "web", "command": "npm start"}]}},
+                {
+                    "tool": "save_service_commands",
+                    "env": env(gateway, "refused"),
+                    "args": {"commands": [{"name": "web", "command": "npm start"}]},
+                },
                 {"tool": "verify", "env": env(gateway, "slow"), "args": {}},
                 {"tool": "verify", "env": env(gateway, "long"), "args": {}},
                 {"tool": "automation_complete", "env": env(gateway, "complete"), "args": completion},
                 {"tool": "verify", "env": env(gateway, "unset", SANDBOX_MCP_AUTH_TOKEN=None), "args": {}},
             ],
-        )  # fmt: skip
+        )
         assert outs[0] == "ERROR[tool_not_enabled]: not in coding"
         assert outs[1] == "verified 2 files" and len(gateway.calls("slow")) == 2
         assert outs[2] == "ERROR[rate_limited]: rate_limited happened" and len(gateway.calls("long")) == 1

@@ -54,8 +54,13 @@ class Sandbox:
 
     # --- files the sandbox service writes ---
     def config(self, **fields: Any) -> dict[str, Any]:
-        base: dict[str, Any] = {"contract_version": 1, "ports": self.ports, "router_host": "127.0.0.1",
-                                "preview_fallback": False, "restart_policy": FAST_RESTARTS}  # fmt: skip
+        base: dict[str, Any] = {
+            "contract_version": 1,
+            "ports": self.ports,
+            "router_host": "127.0.0.1",
+            "preview_fallback": False,
+            "restart_policy": FAST_RESTARTS,
+        }
         base.update(fields)
         return base
 
@@ -89,10 +94,24 @@ class Sandbox:
         }
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "proliferate.sandbox_mcp", "supervise", "--home", str(self.home),
-                 "--tmp", str(self.tmp), "--socket", str(self.socket)],
-                cwd=self.home, env=env, stdout=log, stderr=log, start_new_session=True,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "proliferate.sandbox_mcp",
+                    "supervise",
+                    "--home",
+                    str(self.home),
+                    "--tmp",
+                    str(self.tmp),
+                    "--socket",
+                    str(self.socket),
+                ],
+                cwd=self.home,
+                env=env,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -12,7 +12,7 @@ import pytest_asyncio
 from aiohttp import web
 from proliferate.devkit.infra import free_port
 
-from .conftest import Sandbox
+from .conftest import Sandbox, fake_agent
 
 
 class Upstream:
@@ -128,6 +128,7 @@ class TestPreview:
 
 class TestPlatformPaths:
     async def test_mcp_health_open_and_agent_with_token(self, sandbox: Sandbox) -> None:
+        await sandbox.wait_process("agent", lambda p: p.get("ready") is True)
         async with httpx.AsyncClient() as client:
             assert (await client.get(f"{sandbox.router_url}/_proliferate/mcp/api/health")).status_code == 200
             # The fake agent (a static file server) answers 404 for /session: reached, not refused.
@@ -143,3 +144,24 @@ class TestPlatformPaths:
         async with httpx.AsyncClient() as client:
             res = await client.get(f"{sandbox.router_url}/_proliferate/vscode/", headers=sandbox.auth())
         assert res.status_code == 502 and res.json()["error"]["code"] == "upstream_unavailable"
+
+
+class TestAgentGate:
+    async def test_agent_paths_answer_503_until_the_agent_is_ready(self, tmp_path: object) -> None:
+        box = Sandbox(tmp_path)  # type: ignore[arg-type]
+        slow = fake_agent(box.ports["agent"])
+        slow["argv"] = ["sh", "-c", f"sleep 2; exec {' '.join(slow['argv'])}"]
+        box.write_config(processes=[slow])
+        box.write_env()
+        box.start()
+        try:
+            await box.wait_api()
+            async with httpx.AsyncClient() as client:
+                res = await client.get(f"{box.router_url}/_proliferate/agent/session", headers=box.auth())
+                assert res.status_code == 503 and res.headers["retry-after"] == "1"
+                assert res.json()["error"]["code"] == "agent_starting"
+                await box.wait_process("agent", lambda p: p.get("ready") is True)
+                res = await client.get(f"{box.router_url}/_proliferate/agent/session", headers=box.auth())
+                assert res.status_code == 404  # reached the (static file server) agent
+        finally:
+            box.stop()

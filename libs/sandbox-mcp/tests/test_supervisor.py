@@ -113,8 +113,11 @@ class TestSessionEnv:
 
         async def old_refused() -> bool:
             async with httpx.AsyncClient() as client:
-                return (await client.get(f"{sandbox.router_url}/_proliferate/mcp/api/services",
-                                         headers=sandbox.auth(old))).status_code == 401  # fmt: skip
+                return (
+                    await client.get(
+                        f"{sandbox.router_url}/_proliferate/mcp/api/services", headers=sandbox.auth(old)
+                    )
+                ).status_code == 401
 
         await until(old_refused, 5.0, "the old token was still accepted after 5 s")
         assert time.monotonic() - started < 5.0

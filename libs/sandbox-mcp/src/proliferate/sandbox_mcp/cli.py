@@ -172,8 +172,10 @@ def _gateway() -> tuple[str, dict[str, str]]:
     session = os.environ.get("PROLIFERATE_SESSION_ID")
     if not base or not session:
         raise Usage("PROLIFERATE_GATEWAY_URL and PROLIFERATE_SESSION_ID must be set")
-    headers = {"Authorization": f"Bearer {token}", "X-Proliferate-Contract": os.environ.get(
-        "PROLIFERATE_CONTRACT_VERSION", "1")}  # fmt: skip
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "X-Proliferate-Contract": os.environ.get("PROLIFERATE_CONTRACT_VERSION", "1"),
+    }
     return f"{base.rstrip('/')}/v1/sessions/{session}/actions", headers
 
 

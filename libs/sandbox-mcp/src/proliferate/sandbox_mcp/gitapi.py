@@ -91,10 +91,17 @@ def find_repos(workspace: Path) -> list[Path]:
 
 async def git(rt: Runtime, repo: Path, *args: str) -> tuple[int, bytes, bytes]:
     proc = await asyncio.create_subprocess_exec(
-        "git", "-C", str(repo), "-c", "core.quotepath=off", *args,
+        "git",
+        "-C",
+        str(repo),
+        "-c",
+        "core.quotepath=off",
+        *args,
         env=rt.child_env({"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), GIT_TIMEOUT_S)
     except TimeoutError:

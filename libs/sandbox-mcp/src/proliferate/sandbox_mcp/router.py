@@ -3,9 +3,9 @@
 `/_proliferate/agent/*` → the agent, `/_proliferate/mcp/*` → the API, `/_proliferate/vscode/*` →
 openvscode-server, anything else → the preview upstream (exposed port → first `previews.json` entry →
 first live of 3000, 5173, 8000, 4321 unless disabled). Every `/_proliferate/*` path needs the sandbox
-token except the API health check. Responses stream (SSE from the agent flows through unbuffered) and
-WebSockets are passed through. The sandbox token never travels past the router to the agent or a
-preview app.
+token except the API health check; the agent's paths answer 503 `agent_starting` until it is ready.
+Responses stream (SSE from the agent flows through unbuffered) and WebSockets are passed through.
+The sandbox token never travels past the router to the agent or a preview app.
 """
 
 from __future__ import annotations
@@ -30,10 +30,18 @@ PREFIX = "/_proliferate/"
 OPEN_PATHS = frozenset({"/_proliferate/mcp/api/health"})
 HOP_BY_HOP = frozenset(
     {
-        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-        "transfer-encoding", "upgrade", "host", "content-length",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
     }
-)  # fmt: skip
+)
 WS_SKIP = HOP_BY_HOP | {
     "sec-websocket-key",
     "sec-websocket-version",
@@ -78,6 +86,15 @@ class Router:
                 return port
         return None
 
+    def _agent_ready(self) -> bool:
+        """OpenCode binds its port before it can answer, and a request that arrives in that window
+        can hang for good: until the supervisor's probe has seen it answer, callers get a quick 503."""
+        assert self.rt.config is not None
+        agent = next((p for p in self.rt.config.processes if p.name == "agent"), None)
+        if agent is None or not agent.ready_http_path:
+            return True
+        return bool(self.rt.boot.doc["processes"].get("agent", {}).get("ready"))
+
     def _reserved(self) -> frozenset[int]:
         return self.rt.config.reserved_ports() if self.rt.config else frozenset()
 
@@ -97,6 +114,10 @@ class Router:
             prefix = f"{PREFIX}{section}/"
             rest_raw = "/" + (raw[len(prefix) :] if raw.startswith(prefix) else quote(rest))
             if section == "agent":
+                if not self._agent_ready():
+                    res = error_response(503, "agent_starting", "the agent is starting; retry shortly")
+                    res.headers["Retry-After"] = "1"
+                    return res
                 return self._url(ports.agent, rest_raw, request), agent_auth_headers(self.rt)
             if section == "mcp":
                 auth = request.headers.get("Authorization")
@@ -142,9 +163,13 @@ class Router:
         body = await request.read() if request.body_exists else None
         try:
             upstream = await self.http.request(
-                request.method, url, headers=self._forward_headers(request, extra, HOP_BY_HOP), data=body,
-                allow_redirects=False, auto_decompress=False,
-            )  # fmt: skip
+                request.method,
+                url,
+                headers=self._forward_headers(request, extra, HOP_BY_HOP),
+                data=body,
+                allow_redirects=False,
+                auto_decompress=False,
+            )
         except (aiohttp.ClientError, TimeoutError) as exc:
             return error_response(
                 502, "upstream_unavailable", f"upstream did not answer: {type(exc).__name__}"
@@ -190,7 +215,7 @@ class Router:
                     await dst.send_bytes(msg.data)
                 else:
                     break
-            await dst.close()  # fmt: skip
+            await dst.close()
 
         tasks = [asyncio.create_task(pump(server, client)), asyncio.create_task(pump(client, server))]
         _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

@@ -31,7 +31,7 @@ from proliferate.sandbox_mcp.supervisor_auth import agent_auth_headers
 
 POLL_S = 0.2
 STOP_GRACE_S = 10.0
-READY_PROBE_TIMEOUT_S = 5.0
+READY_PROBE_TIMEOUT_S = 3.0  # a probe that lands while OpenCode is still starting may hang
 
 
 class ProcessRunner:
@@ -77,9 +77,13 @@ class ProcessRunner:
                 self.rt.boot.process(name, state="exited", error=f"cannot start: {exc.strerror or exc}")
             else:
                 self.rt.boot.process(
-                    name, state="running", pid=self.proc.pid, started_at=now_iso(), ready=False,
+                    name,
+                    state="running",
+                    pid=self.proc.pid,
+                    started_at=now_iso(),
+                    ready=False,
                     restarts=self.total_restarts,
-                )  # fmt: skip
+                )
                 probe = asyncio.create_task(self._probe_ready(self.proc))
                 code = await self.proc.wait()
                 probe.cancel()
@@ -97,17 +101,23 @@ class ProcessRunner:
                 self.restarts.popleft()
             if len(self.restarts) >= policy.max_restarts:
                 self.rt.boot.process(
-                    name, state="gave_up", gave_up_at=now_iso(), restarts_in_window=len(self.restarts),
+                    name,
+                    state="gave_up",
+                    gave_up_at=now_iso(),
+                    restarts_in_window=len(self.restarts),
                     error=f"{len(self.restarts) + 1} crashes within {int(policy.window_s)} s; not restarting",
-                )  # fmt: skip
+                )
                 return
             delay = min(policy.backoff_initial_s * 2 ** len(self.restarts), policy.backoff_max_s)
             self.restarts.append(now)
             self.total_restarts += 1
             self.rt.boot.process(
-                name, state="backoff", restarts=self.total_restarts, restarts_in_window=len(self.restarts),
+                name,
+                state="backoff",
+                restarts=self.total_restarts,
+                restarts_in_window=len(self.restarts),
                 next_start_in_s=delay,
-            )  # fmt: skip
+            )
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
@@ -277,9 +287,16 @@ class Supervisor:
             log = self.rt.layout.process_logs_dir / f"setup-{cmd.name}.log"
             with open_log(log, f"{now_iso()} setup command {cmd.name}") as out:
                 proc = await asyncio.create_subprocess_exec(
-                    "bash", "-c", cmd.command, cwd=cwd, env=self.rt.child_env(),
-                    stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
-                )  # fmt: skip
+                    "bash",
+                    "-c",
+                    cmd.command,
+                    cwd=cwd,
+                    env=self.rt.child_env(),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=out,
+                    start_new_session=True,
+                )
             try:
                 code = await asyncio.wait_for(proc.wait(), timeout_s)
                 step.update(status="ok" if code == 0 else "failed", exit_code=code)

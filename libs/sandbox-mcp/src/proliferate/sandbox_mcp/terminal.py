@@ -46,9 +46,15 @@ def create_terminal_route(rt: Runtime) -> web.RouteDef:
         _resize(master, 120, 32)
         cwd = rt.layout.workspace if rt.layout.workspace.is_dir() else rt.layout.home
         proc = await asyncio.create_subprocess_exec(
-            "bash", "-i", cwd=cwd, env=rt.child_env({"TERM": "xterm-256color"}),
-            stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
-        )  # fmt: skip
+            "bash",
+            "-i",
+            cwd=cwd,
+            env=rt.child_env({"TERM": "xterm-256color"}),
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+        )
         os.close(slave)
         loop = asyncio.get_running_loop()
         output: asyncio.Queue[bytes] = asyncio.Queue()
