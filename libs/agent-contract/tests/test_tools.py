@@ -7,6 +7,8 @@ import msgspec
 import pytest
 from proliferate.agent_contract import (
     ToolArgsInvalid,
+    args_hash,
+    is_supported_contract_version,
     make_tool_result,
     resolve_tool,
     tools_for_mode,
@@ -160,3 +162,28 @@ class TestToolResult:
     def test_oversized_data_refused(self) -> None:
         with pytest.raises(ValueError, match="65536"):
             make_tool_result(True, "ok", data={"blob": "x" * 70_000})
+
+
+class TestGatewayHelpers:
+    def test_args_hash_ignores_spelling_and_order_but_not_values(self) -> None:
+        run_id = str(uuid.uuid4())
+        a = validate_tool_args(
+            AUTOMATION_COMPLETE, {"runId": run_id, "completionId": "c", "outcome": "failed"}
+        )
+        b = validate_tool_args(
+            AUTOMATION_COMPLETE, {"outcome": "failed", "completion_id": "c", "run_id": run_id}
+        )
+        c = validate_tool_args(
+            AUTOMATION_COMPLETE, {"outcome": "succeeded", "completion_id": "c", "run_id": run_id}
+        )
+        assert args_hash(a) == args_hash(b) != args_hash(c)
+
+    @pytest.mark.parametrize(
+        ("header", "ok"), [("1", True), (1, True), (None, True), ("0", False), ("99", False), ("x", False)]
+    )
+    def test_contract_versions(self, header: object, ok: bool) -> None:
+        assert is_supported_contract_version(header) is ok  # type: ignore[arg-type]
+
+    def test_previous_version_accepted_during_a_rolling_deploy(self) -> None:
+        assert is_supported_contract_version("1", current=2) and is_supported_contract_version("2", current=2)
+        assert not is_supported_contract_version("3", current=2)

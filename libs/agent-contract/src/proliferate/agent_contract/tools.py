@@ -7,11 +7,20 @@ from it, so they cannot drift apart.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from typing import Annotated, Any, Literal
 
 import msgspec
-from proliferate.agent_contract.types import PROMPT_MODES, PromptMode, ToolError, ToolResult, ToolSpec
+from proliferate.agent_contract.types import (
+    CONTRACT_VERSION,
+    PROMPT_MODES,
+    PromptMode,
+    ToolError,
+    ToolResult,
+    ToolSpec,
+)
 
 # A path relative to the repo dir (or under ~/workspace): not absolute, no `..` segment, one line.
 RELATIVE_PATH_PATTERN = r"^(?:~/workspace(?:/|$)|(?![/~]))(?!.*(?:^|/)\.\.(?:/|$))[^\x00\r\n]*$"
@@ -258,3 +267,21 @@ def make_tool_result(
     if data is not None and len(msgspec.json.encode(data)) > DATA_MAX_BYTES:
         raise ValueError(f"tool result data exceeds {DATA_MAX_BYTES} bytes")
     return ToolResult(success=success, result=result, data=data, error=error)
+
+
+def args_hash(args: msgspec.Struct) -> str:
+    """The idempotency record's args hash: sha256 of the validated args as canonical JSON, so a retry
+    spelled with aliases (`runId`) or reordered keys is the same call and a real change is a conflict."""
+    canonical = json.dumps(
+        msgspec.to_builtins(args), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def is_supported_contract_version(header: str | int | None, current: int = CONTRACT_VERSION) -> bool:
+    """`X-Proliferate-Contract`: the current and the previous version are accepted (rolling deploys)."""
+    try:
+        version = int(header) if header is not None else current
+    except (TypeError, ValueError):
+        return False
+    return version in {current, current - 1} and version >= 1
