@@ -239,3 +239,18 @@ class TestTerminal:
 
             await asyncio.wait_for(read(), 20)
             await ws.close()
+
+
+class TestLogsFollow:
+    async def test_follow_streams_new_lines_as_they_are_written(self, sandbox: Sandbox) -> None:
+        command = "echo one; sleep 1; echo two; sleep 300"
+        async with httpx.AsyncClient(headers=sandbox.auth(), timeout=httpx.Timeout(10, read=20)) as client:
+            await client.post(mcp(sandbox, "/api/services"), json={"name": "tick", "command": command})
+            seen: list[str] = []
+            async with client.stream("GET", mcp(sandbox, "/api/logs/tick"), params={"follow": "1"}) as res:
+                async for line in res.aiter_lines():
+                    if line.startswith("data: "):
+                        seen.append(line[len("data: ") :])
+                    if "two" in seen:
+                        break
+            assert seen.index("one") < seen.index("two")
