@@ -209,10 +209,13 @@ class TestAgentInTheSandbox:
         assert {"verify", "save_snapshot", "bash"} <= offered
         assert not offered & {"save_service_commands", "automation_complete"}
 
-    async def test_agent_needs_the_token_through_the_router(self, agent_box: AgentBox) -> None:
+    async def test_agent_needs_the_token_and_its_loopback_port_a_password(self, agent_box: AgentBox) -> None:
         async with httpx.AsyncClient() as client:
             res = await client.get(f"{agent_box.box.router_url}/_proliferate/agent/session")
-        assert res.status_code == 401
+            assert res.status_code == 401
+            # Other sandboxes share the host's loopback: the agent's own port refuses them.
+            direct = await client.get(f"http://127.0.0.1:{agent_box.box.ports['agent']}/session")
+            assert direct.status_code == 401
 
     async def test_platform_tool_calls_the_gateway_from_inside_opencode(self, agent_box: AgentBox) -> None:
         ab = agent_box

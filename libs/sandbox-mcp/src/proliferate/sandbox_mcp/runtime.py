@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import time
 from typing import Any
@@ -68,6 +69,7 @@ class Runtime:
         self.session_env: dict[str, str] = {}
         self.tokens = TokenStore()
         self.boot = BootStatus(layout)
+        self.agent_password = secrets.token_urlsafe(32)  # memory only; see supervisor_auth
 
     def set_session_env(self, env: dict[str, str]) -> None:
         self.session_env = env

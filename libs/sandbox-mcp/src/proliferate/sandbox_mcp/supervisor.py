@@ -27,7 +27,7 @@ from proliferate.sandbox_mcp.layout import CommandConfig, Layout, ProcessConfig,
 from proliferate.sandbox_mcp.router import create_router_app
 from proliferate.sandbox_mcp.runtime import Runtime, kill_group, now_iso
 from proliferate.sandbox_mcp.services import ServiceError, ServiceManager
-from proliferate.sandbox_mcp.supervisor_auth import agent_auth_headers
+from proliferate.sandbox_mcp.supervisor_auth import agent_auth_headers, agent_env
 
 POLL_S = 0.2
 STOP_GRACE_S = 10.0
@@ -59,7 +59,9 @@ class ProcessRunner:
             return await asyncio.create_subprocess_exec(
                 *self.spec.argv,
                 cwd=cwd,
-                env=self.rt.child_env(self.spec.env),
+                env=self.rt.child_env(
+                    {**self.spec.env, **(agent_env(self.rt) if self.spec.name == "agent" else {})}
+                ),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
