@@ -189,3 +189,21 @@ class TestPhase2:
             assert services["services"] == []
         finally:
             box.stop()
+
+
+class TestBadConfig:
+    async def test_unreadable_supervisor_json_is_reported_and_exec_keeps_working(
+        self, bare_sandbox: Sandbox
+    ) -> None:
+        box = bare_sandbox
+        (box.home / ".proliferate").mkdir(parents=True, exist_ok=True)
+        (box.home / ".proliferate" / "supervisor.json").write_text('{"ports": "not an object"}')
+        box.write_env()
+        status_file = box.home / ".proliferate" / "boot-status.json"
+
+        async def failed() -> bool:
+            return status_file.exists() and json.loads(status_file.read_text()).get("state") == "failed"
+
+        await until(failed, 10, "a bad supervisor.json was not reported in boot-status.json")
+        assert "ports" in json.loads(status_file.read_text())["error"]
+        assert (await box.exec(["echo", "still here"]))["stdout"] == "still here\n"
