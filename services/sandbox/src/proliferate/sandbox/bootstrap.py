@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import sys
 from pathlib import Path
 
 from proliferate.kit.runtime import Runtime, ServiceDefinition, ServiceParts, run_main
@@ -20,6 +19,7 @@ from proliferate.sandbox.providers.base import SandboxProvider
 from proliferate.sandbox.providers.e2b import E2BPort, E2BProvider, SdkE2BPort
 from proliferate.sandbox.providers.local import LocalConfig, LocalProvider
 from proliferate.sandbox.providers.local.isolation import IsolationUnavailable, detect
+from proliferate.sandbox.providers.local.runtime import RuntimeUnavailable
 from proliferate.sandbox.providers.modal import ModalPort, ModalProvider, SdkModalPort
 from proliferate.sandbox.providers.registry import ProviderRegistry
 from proliferate.sandbox.settings import ProviderConfigError, Settings, check_provider_settings
@@ -63,12 +63,15 @@ def local_provider(settings: Settings) -> LocalProvider:
             port_high=high,
             max_sandboxes=settings.sandbox_local_max_sandboxes,
             max_disk_mb=settings.sandbox_local_max_disk_mb,
-            python=settings.sandbox_local_python or sys.executable,
+            python=settings.sandbox_local_python,
             opencode_bin=_opencode_bin(settings),
             plugin_dir=Path(plugin) if plugin else None,
         )
     )
-    provider.prepare()
+    try:
+        provider.prepare()
+    except RuntimeUnavailable as exc:
+        raise ProviderConfigError(str(exc)) from None
     return provider
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -97,6 +98,7 @@ class BootInputs:
     pull_on_restore: bool
     pull_cadence_s: int
     ready_timeout_s: float
+    agent_password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
 
 
 @dataclass
@@ -140,6 +142,9 @@ def session_env_values(inp: BootInputs, ws: str) -> dict[str, str]:
             "SESSION_ID": str(spec.session_id),
             "WORKSPACE_DIR": ws,
             "OPENCODE_DISABLE_DEFAULT_PLUGINS": "true",
+            # Only the router (which adds it) may talk to the agent: its port is loopback, but
+            # local sandboxes share the host's loopback.
+            "OPENCODE_SERVER_PASSWORD": inp.agent_password,
         }
     )
     if spec.llm is not None:

@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
+
+from proliferate.sandbox.providers.local.users import as_user
 
 
 class IsolationUnavailable(Exception):
@@ -29,17 +30,9 @@ def _bwrap_works(bwrap: str, uid: int | None) -> bool:
         "/dev",
         "true",
     ]
-    switch = uid is not None and os.geteuid() == 0 and uid != 0
+    argv, kwargs = as_user(argv, uid)
     try:
-        result = subprocess.run(
-            argv,
-            capture_output=True,
-            timeout=10,
-            check=False,
-            user=uid if switch else None,
-            group=uid if switch else None,
-            extra_groups=[] if switch else None,
-        )
+        result = subprocess.run(argv, capture_output=True, timeout=10, check=False, **kwargs)
     except (OSError, subprocess.SubprocessError):
         return False
     return result.returncode == 0

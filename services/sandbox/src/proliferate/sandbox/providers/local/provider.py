@@ -19,7 +19,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,12 +52,15 @@ from proliferate.sandbox.providers.base import (
     SandboxRef,
 )
 from proliferate.sandbox.providers.local import archive, files, processes
+from proliferate.sandbox.providers.local.runtime import SandboxRuntime, prepare
+from proliferate.sandbox.providers.local.users import as_user
 
 log = get_logger("proliferate.sandbox.local")
 
 BLOCK = 8
 BWRAP_HOME = "/home/user"
 BWRAP_RUN = "/run/proliferate"
+BWRAP_BIN = "/opt/proliferate/bin"
 SOCKET_WAIT_S = 20.0
 ETC_FILES = (
     "/etc/resolv.conf",
@@ -107,6 +109,7 @@ class LocalProvider:
         )
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self.toolcache: Path | None = None
+        self.runtime: SandboxRuntime | None = None
 
     # --- layout -------------------------------------------------------------------------
 
@@ -182,6 +185,7 @@ class LocalProvider:
             shutil.rmtree(cache, ignore_errors=True)
             os.replace(staging, cache)
         self.toolcache = cache
+        self.runtime = prepare(self.config.root, self.config.python, self._uid())
 
     # --- create -------------------------------------------------------------------------
 
@@ -241,7 +245,8 @@ class LocalProvider:
                 _chown_tree(path, uid)
 
     def _env(self, ps: ProviderSandbox, extra: Mapping[str, str]) -> dict[str, str]:
-        path_dirs = [str(Path(self.config.python).parent)]
+        assert self.runtime is not None, "prepare() runs at startup"
+        path_dirs = [BWRAP_BIN if self.config.isolation == "bwrap" else str(self.runtime.bin_dir)]
         if self.config.opencode_bin is not None:
             path_dirs.append(str(self.config.opencode_bin.parent))
         path_dirs += ["/usr/local/bin", "/usr/bin", "/bin"]
@@ -253,14 +258,16 @@ class LocalProvider:
             "PROLIFERATE_SANDBOX_ID": ps.sandbox_id,
             "PROLIFERATE_HOME": ps.home_dir,
             "PROLIFERATE_TMP": ps.tmp_dir,
+            **self.runtime.env(),
         }
         env.update({k: v for k, v in extra.items() if k == "PROLIFERATE_SANDBOX_ID"})
         return env
 
     def _argv(self, ps: ProviderSandbox) -> list[str]:
         run = BWRAP_RUN if self.config.isolation == "bwrap" else str(self._dir(ps.sandbox_id) / "run")
+        assert self.runtime is not None
         inner = [
-            self.config.python,
+            self.runtime.python,
             "-m",
             "proliferate.sandbox_mcp",
             "supervise",
@@ -301,8 +308,6 @@ class LocalProvider:
             if Path(etc).exists():
                 argv += ["--ro-bind", etc, etc]
         argv += self._passwd_binds(base)
-        for path in self._toolchain_paths():
-            argv += ["--ro-bind", path, path]
         argv += [
             "--bind", str(base / "home"), BWRAP_HOME,
             "--bind", str(base / "tmp"), "/tmp",  # noqa: S108 - the sandbox's own /tmp
@@ -311,6 +316,10 @@ class LocalProvider:
             "--dev", "/dev",
             "--chdir", BWRAP_HOME,
         ]  # fmt: skip
+        assert self.runtime is not None
+        argv += ["--ro-bind", str(self.runtime.bin_dir), BWRAP_BIN]
+        for path in self._toolchain_paths():  # after /tmp, so a root under /tmp stays visible
+            argv += ["--ro-bind", path, path]
         uid = self._uid()
         if uid is not None:
             argv += ["--uid", str(uid), "--gid", str(uid)]
@@ -334,38 +343,33 @@ class LocalProvider:
         ]
 
     def _toolchain_paths(self) -> list[str]:
-        """Read-only: the interpreter, its venv and the editable sources it imports, OpenCode."""
-        paths: set[str] = {sys.base_prefix, sys.prefix, str(Path(self.config.python).resolve().parent.parent)}
-        venv = Path(self.config.python).parent.parent
-        paths.add(str(venv))
-        for pth in venv.glob("lib/python*/site-packages/_editable_impl_proliferate_*.pth"):
-            for line in pth.read_text().splitlines():
-                if line.startswith("/") and Path(line).is_dir():
-                    paths.add(line)
+        """Read-only: the runtime's interpreter, packages and wrappers, and OpenCode."""
+        assert self.runtime is not None
+        paths = set(self.runtime.mounts())
         if self.config.opencode_bin is not None:
             paths.add(str(self.config.opencode_bin.parent.parent))  # node_modules (.bin links into it)
-        paths = {p for p in paths if Path(p).exists() and not p.startswith(("/usr", "/etc", "/proc", "/dev"))}
-        return sorted(paths)
+        return sorted(
+            p for p in paths if Path(p).exists() and not p.startswith(("/usr/", "/etc/", "/proc", "/dev"))
+        )
 
     async def _launch(self, ps: ProviderSandbox, extra_env: Mapping[str, str]) -> None:
         await asyncio.to_thread(self._spawn, ps, extra_env)
 
     def _spawn(self, ps: ProviderSandbox, extra_env: Mapping[str, str]) -> None:
         run = self._dir(ps.sandbox_id) / "run"
-        uid = self._uid()  # never root inside: bwrap itself runs unprivileged as the sandbox user
+        # Never root inside: bwrap itself runs unprivileged as the sandbox user.
+        argv, kwargs = as_user(self._argv(ps), self._uid())
         with open(run / "supervisor.log", "ab") as log_file:
             try:
                 child = subprocess.Popen(
-                    self._argv(ps),
+                    argv,
                     cwd=self._dir(ps.sandbox_id) / "home",
                     env=self._env(ps, extra_env),
                     stdin=subprocess.DEVNULL,
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    user=uid,
-                    group=uid,
-                    extra_groups=[] if uid is not None else None,
+                    **kwargs,
                 )
             except OSError as exc:
                 raise ProviderError(
@@ -386,8 +390,13 @@ class LocalProvider:
         pidfile = self._dir(ps.sandbox_id) / "run" / "supervisor.pid"
         while time.monotonic() < deadline:
             if processes.root_alive(pidfile) is None:
+                child = self._children.get(ps.sandbox_id)
+                code = child.poll() if child is not None else None
                 raise ProviderError(
-                    self.kind.value, "create", f"the supervisor exited: {self._log_tail(ps)}", retryable=False
+                    self.kind.value,
+                    "create",
+                    f"the supervisor exited ({code}): {self._log_tail(ps)}",
+                    retryable=False,
                 )
             if sock.exists():
                 with contextlib.suppress(httpx.HTTPError):
