@@ -1,9 +1,9 @@
 """The provider conformance suite's fixtures (sandbox-provider.md §8.4): one suite, every provider.
 
 `sbx` is parametrized over the providers: `local` in `process` isolation (every run), `local`
-under bubblewrap where it works here (items C1–C21), and Modal and E2B live when their
+under bubblewrap where it works here (items C1-C21), and Modal and E2B live when their
 credentials are set (skipped with that reason otherwise). Each test talks to the real sandbox
-service over gRPC; repos come from bare repositories served over smart HTTP (dulwich) that
+service over gRPC; repos come from bare repositories served over smart HTTP (`git http-backend`) that
 demand the repo token, so a clone only works through the credential helper.
 """
 
@@ -22,16 +22,14 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import httpx
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from dulwich.repo import Repo
-from dulwich.server import DictBackend
-from dulwich.web import make_server, make_wsgi_chain
 from proliferate.agent_contract import OPENCODE_VERSION
 from proliferate.devkit.infra import free_port
 from proliferate.devkit.paths import opencode_base_dir, opencode_bin
@@ -50,6 +48,10 @@ FAKE_AGENT = "python3 -m proliferate.sandbox.testing.fake_agent --port {port}"
 
 
 # --- git over smart HTTP -------------------------------------------------------------------
+
+
+class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
 
 
 class _Quiet(WSGIRequestHandler):
@@ -95,6 +97,44 @@ def _make_repo(root: Path, name: str, files: dict[str, str], branches: Iterable[
     subprocess.run(["git", "clone", "-q", "--bare", str(src), str(root / f"{name}.git")], check=True)
 
 
+def _http_backend(root: Path) -> Callable[..., Iterable[bytes]]:
+    """git's own smart-HTTP server (`git http-backend`, CGI) as a WSGI app: real git on both
+    ends, so shallow clones and later pulls negotiate exactly as against a hosting service."""
+    backend = shutil.which("git-http-backend") or "/usr/lib/git-core/git-http-backend"
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        env = {
+            "GIT_PROJECT_ROOT": str(root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "REQUEST_METHOD": environ["REQUEST_METHOD"],
+            "PATH_INFO": environ.get("PATH_INFO", "").removeprefix("/acme"),
+            "QUERY_STRING": environ.get("QUERY_STRING", ""),
+            "CONTENT_TYPE": environ.get("CONTENT_TYPE", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "REMOTE_USER": "x-access-token",
+            "REMOTE_ADDR": "127.0.0.1",
+            "GIT_PROTOCOL": environ.get("HTTP_GIT_PROTOCOL", ""),
+            "HTTP_CONTENT_ENCODING": environ.get("HTTP_CONTENT_ENCODING", ""),
+        }
+        out = subprocess.run([backend], input=body, env=env, capture_output=True, check=False).stdout
+        head, _, payload = out.partition(b"\r\n\r\n")
+        status = "200 OK"
+        headers = []
+        for line in head.decode(errors="replace").split("\r\n"):
+            key, _, value = line.partition(":")
+            if key.lower() == "status":
+                status = value.strip()
+            elif key:
+                headers.append((key, value.strip()))
+        start_response(status, headers)
+        return [payload]
+
+    return app
+
+
 @pytest.fixture(scope="session")
 def git_server() -> Iterator[GitServer]:
     root = Path(tempfile.mkdtemp(prefix="conformance-git-"))
@@ -102,8 +142,7 @@ def git_server() -> Iterator[GitServer]:
     _make_repo(root, "lib", {"README.md": "lib\n"})
     _make_repo(root, "fresh", {"README.md": "v1\n"})
     expected = "Basic " + base64.b64encode(f"x-access-token:{REPO_TOKEN}".encode()).decode()
-    backend = DictBackend({f"/acme/{n}.git": Repo(str(root / f"{n}.git")) for n in ("app", "lib", "fresh")})
-    app = make_wsgi_chain(backend)
+    app = _http_backend(root)
     server_state = GitServer("", root)
 
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -115,7 +154,7 @@ def git_server() -> Iterator[GitServer]:
             return [b""]
         return app(environ, start_response)
 
-    server = make_server("127.0.0.1", 0, guarded, handler_class=_Quiet)
+    server = make_server("127.0.0.1", 0, guarded, server_class=ThreadingWSGIServer, handler_class=_Quiet)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     server_state.url = f"http://127.0.0.1:{server.server_port}"
@@ -196,6 +235,12 @@ def _skip_reason(case: str) -> str | None:
     return None
 
 
+def _port_range() -> str:
+    """A range of 50 blocks per test process (the allocator also skips ports in use)."""
+    low = 42000 + (os.getpid() % 100) * 200
+    return f"{low}-{low + 399}"
+
+
 def case_env(case: str, root: Path) -> dict[str, str]:
     if case.startswith("local"):
         env = {
@@ -204,7 +249,7 @@ def case_env(case: str, root: Path) -> dict[str, str]:
             "SANDBOX_LOCAL_ROOT": str(root),
             "SANDBOX_LOCAL_ISOLATION": case.split("-")[1],
             "SANDBOX_LOCAL_ALLOW_UNISOLATED": "true",
-            "SANDBOX_LOCAL_PORT_RANGE": f"{42000 + (os.getpid() % 200) * 40}-{42000 + (os.getpid() % 200) * 40 + 399}",
+            "SANDBOX_LOCAL_PORT_RANGE": _port_range(),
             "SANDBOX_LOCAL_AGENT_COMMAND": FAKE_AGENT,
             "SANDBOX_ALLOW_INSECURE_GIT_URLS": "true",
             "OPENCODE_BIN": str(opencode_bin()),
@@ -324,7 +369,7 @@ class Conformance:
     async def http(
         self, sb: pb.Sandbox, method: str, path: str, token: str | None, **kw: Any
     ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = {**kw.pop("headers", {}), **({"Authorization": f"Bearer {token}"} if token else {})}
         async with httpx.AsyncClient(timeout=30) as client:
             return await client.request(method, sb.preview_url + path, headers=headers, **kw)
 
@@ -392,7 +437,7 @@ async def sbx(request: pytest.FixtureRequest, conformance_factory: Callable[...,
 
 @pytest_asyncio.fixture(params=PROCESS_CASES)
 async def sbx_process(request: pytest.FixtureRequest, conformance_factory: Callable[..., Any]) -> Conformance:
-    """Items C22–C32: `local` in process isolation and the live providers."""
+    """Items C22-C32: `local` in process isolation and the live providers."""
     reason = _skip_reason(request.param)
     if reason:
         pytest.skip(reason)

@@ -1,7 +1,8 @@
-"""Conformance C1–C11: boot, repos, manifest, env, secret files, exec, file reads."""
+"""Conformance C1-C11: boot, repos, manifest, env, secret files, exec, file reads."""
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 
@@ -16,7 +17,9 @@ from proliferate.agent_contract import (
     tools_for_mode,
 )
 from proliferate.kit.errors import RemoteError
+from proliferate.kit.rpc import translate_errors
 from proliferate.protos.sandbox.v1 import sandbox_pb2 as pb
+from proliferate.protos.sandbox.v1 import sandbox_pb2_grpc
 
 
 class TestBoot:
@@ -70,15 +73,8 @@ class TestBoot:
         with pytest.raises(RemoteError) as err:
             await sbx.ensure(repos=[bad])
         assert err.value.code == "boot_failed"
-        [row] = (
-            await sbx.call("ListSandboxes", pb.ListSandboxesRequest(organization_id=sbx.org)).__await__()
-            if False
-            else [
-                (await sbx.call("ListSandboxes", pb.ListSandboxesRequest(organization_id=sbx.org))).sandboxes[
-                    0
-                ]
-            ]
-        )
+        listed = await sbx.call("ListSandboxes", pb.ListSandboxesRequest(organization_id=sbx.org))
+        [row] = listed.sandboxes
         assert (row.status, row.terminate_reason) == ("failed", "boot_failed")
         assert [ps for ps in await sbx.provider.list_owned() if ps.sandbox_id == row.id] == []
         assert await SandboxJobs(sbx.ctx).sweep_orphans() == 0
@@ -104,25 +100,10 @@ class TestBoot:
             )
         )
         for f in expected.files:
-            raw = (
-                await sbx.call(
-                    "ReadFiles",
-                    pb.ReadFilesRequest(
-                        organization_id=sbx.org,
-                        sandbox_id=reply.sandbox.id,
-                        folder=f"{home}/{f.path.rsplit('/', 1)[0]}",
-                    ),
-                )
-                if False
-                else None
-            )
             out = await sbx.exec(reply.sandbox.id, "base64", "-w0", f"{home}/{f.path}")
-            import base64
-
             assert base64.b64decode(out.stdout) == f.content, f.path
             mode = await sbx.exec(reply.sandbox.id, "stat", "-c", "%a", f"{home}/{f.path}")
             assert int(mode.stdout.strip(), 8) == f.mode_bits, f.path
-            del raw
         tools = await sbx.exec(reply.sandbox.id, "ls", f"{home}/.config/opencode/tools")
         names = sorted({n.rsplit(".", 1)[0] for n in tools.stdout.split()})
         assert names == sorted(t.name for t in tools_for_mode("automation"))
@@ -188,7 +169,7 @@ class TestBoot:
                 reply.sandbox.id,
                 "cat",
                 "/tmp/proliferate/logs/reader.log"
-                if not sbx.case == "local-process"
+                if sbx.case != "local-process"
                 else f"{sbx.root}/sandboxes/{reply.sandbox.id}/tmp/proliferate/logs/reader.log",
             )
             return "S3CRET=conformance-value" in out.stdout
@@ -229,11 +210,7 @@ class TestBoot:
 
 
 async def _read(sbx: Conformance, sid: str, folder: str, **limits: int) -> list[pb.FileChunk]:
-    stub_call = sbx.client.stub(
-        __import__("proliferate.protos.sandbox.v1.sandbox_pb2_grpc", fromlist=["x"]).SandboxServiceStub
-    ).ReadFiles
-    from proliferate.kit.rpc import translate_errors
-
+    stub_call = sbx.client.stub(sandbox_pb2_grpc.SandboxServiceStub).ReadFiles
     request = pb.ReadFilesRequest(organization_id=sbx.org, sandbox_id=sid, folder=folder, **limits)
     with translate_errors("sandbox"):
         return [c async for c in stub_call(request, timeout=60, metadata=sbx.client.metadata())]

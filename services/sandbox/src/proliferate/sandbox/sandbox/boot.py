@@ -332,8 +332,9 @@ async def run_essential(inp: BootInputs, report: BootReport) -> BootOutcome:
     else:
         async with report.step("metadata") as entry:
             meta = await read_metadata(inp)
-            repo_dir = _restored_repo_dir(meta, p["workspace"])
-            if meta is None or repo_dir != meta.get("repo_dir"):
+            restored_dir = _restored_repo_dir(meta, p["workspace"])
+            repo_dir = restored_dir or p["workspace"]
+            if restored_dir is None:
                 entry["status"] = "noted"
                 entry["detail"] = "metadata.json missing; repo_dir = ~/workspace"
                 notes.append("metadata_missing")
@@ -364,15 +365,16 @@ async def run_essential(inp: BootInputs, report: BootReport) -> BootOutcome:
     return BootOutcome(repo_dir, manifest.digest, secret_paths, agent_ready, last_fetch, notes)
 
 
-def _restored_repo_dir(meta: dict[str, Any] | None, workspace: str) -> str:
+def _restored_repo_dir(meta: dict[str, Any] | None, workspace: str) -> str | None:
+    """The snapshot's repo dir re-rooted at this sandbox's workspace (homes differ between
+    sandboxes under `process` isolation); None when metadata.json gives no usable one."""
     value = meta.get("repo_dir") if meta else None
-    if (
-        isinstance(value, str)
-        and (value == workspace or value.startswith(workspace + "/"))
-        and ".." not in value
-    ):
-        return value
-    return workspace
+    if not isinstance(value, str) or ".." in value.split("/"):
+        return None
+    _, sep, rest = value.partition("/workspace")
+    if not sep or (rest and not rest.startswith("/")):
+        return None
+    return workspace + rest
 
 
 def _parse_time(value: object) -> datetime | None:

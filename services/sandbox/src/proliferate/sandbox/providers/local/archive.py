@@ -58,8 +58,14 @@ def _filter_out(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
     return info
 
 
-def write_archive(source: Path, dest: Path, *, level: int = 3) -> ArchiveInfo:
-    """Stream `source` (its contents, relative names) into `dest`; atomic and fsynced."""
+def write_archive(source: Path, dest: Path, *, level: int = 3, exclude: tuple[str, ...] = ()) -> ArchiveInfo:
+    """Stream `source` (its contents, relative names, minus `exclude`) into `dest`; atomic and fsynced."""
+
+    def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        if any(info.name == e or info.name.startswith(e + "/") for e in exclude):
+            return None
+        return _filter_out(info)
+
     tmp = dest.with_name(dest.name + ".tmp")
     dest.parent.mkdir(parents=True, exist_ok=True)
     with open(tmp, "wb") as raw:
@@ -70,7 +76,7 @@ def write_archive(source: Path, dest: Path, *, level: int = 3) -> ArchiveInfo:
             tarfile.open(fileobj=zstd_out, mode="w|", format=tarfile.PAX_FORMAT) as tar,
         ):
             for name in sorted(os.listdir(source)):
-                tar.add(source / name, arcname=name, recursive=True, filter=_filter_out)
+                tar.add(source / name, arcname=name, recursive=True, filter=keep)
         raw.flush()
         os.fsync(raw.fileno())
     os.replace(tmp, dest)

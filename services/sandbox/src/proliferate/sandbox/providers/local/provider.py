@@ -62,6 +62,7 @@ BWRAP_HOME = "/home/user"
 BWRAP_RUN = "/run/proliferate"
 BWRAP_BIN = "/opt/proliferate/bin"
 SOCKET_WAIT_S = 20.0
+MODULES = ".config/opencode/node_modules"
 ETC_FILES = (
     "/etc/resolv.conf",
     "/etc/hosts",
@@ -229,11 +230,16 @@ class LocalProvider:
         base.mkdir(mode=0o711)
         for path in (tmp, run):
             path.mkdir(mode=0o700)
+        assert self.toolcache is not None, "prepare() runs at startup"
         if req.source is not None and req.source.kind in (ArtifactKind.FILESYSTEM, ArtifactKind.BASE):
             archive.extract(self._snapshot_path(req.source.provider_ref), home, req.source.sha256)
         else:
-            assert self.toolcache is not None, "prepare() runs at startup"
-            shutil.copytree(self.toolcache, home, symlinks=True, ignore=shutil.ignore_patterns(".complete"))
+            shutil.copytree(
+                self.toolcache,
+                home,
+                symlinks=True,
+                ignore=shutil.ignore_patterns(".complete", "node_modules"),
+            )
         home.chmod(0o700)
         (home / "workspace").mkdir(exist_ok=True)
         (run / "created_at").write_text(datetime.now(UTC).isoformat())
@@ -243,6 +249,25 @@ class LocalProvider:
         if uid is not None:
             for path in (home, tmp, run):
                 _chown_tree(path, uid)
+        self._link_base_modules(home, uid)
+
+    def _link_base_modules(self, home: Path, uid: int | None) -> None:
+        """The pinned plugin's node_modules (base layer, 60+ MB): hard links to the tool cache
+        when the sandbox user cannot write the cache's files (they stay the service's), a copy
+        otherwise. Archives leave it out; every create puts it back from the cache."""
+        assert self.toolcache is not None
+        source = self.toolcache / MODULES
+        if not source.is_dir():
+            return
+        target = home / MODULES
+        shutil.rmtree(target, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shared = uid is not None and uid != os.geteuid()
+        shutil.copytree(
+            source, target, symlinks=True, copy_function=_link_or_copy if shared else shutil.copy2
+        )
+        if uid is not None and not shared:
+            _chown_tree(target, uid)
 
     def _env(self, ps: ProviderSandbox, extra: Mapping[str, str]) -> dict[str, str]:
         assert self.runtime is not None, "prepare() runs at startup"
@@ -605,7 +630,7 @@ class LocalProvider:
             frozen = await asyncio.to_thread(processes.freeze, ps.sandbox_id, root)
             try:
                 info = await asyncio.to_thread(
-                    archive.write_archive, home, self.config.root / "snapshots" / name
+                    archive.write_archive, home, self.config.root / "snapshots" / name, exclude=(MODULES,)
                 )
             except OSError as exc:
                 raise ProviderError(
@@ -653,6 +678,13 @@ class LocalProvider:
         except OSError as exc:
             return Health(False, f"SANDBOX_LOCAL_ROOT is not writable: {exc.strerror}")
         return Health(True, f"isolation={self.config.isolation}")
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _chown_tree(path: Path, uid: int) -> None:
