@@ -91,8 +91,9 @@ class TestCapabilities:
         async with sbx.db.engine.begin() as conn:
             await conn.execute(
                 sa.text(
-                    "INSERT INTO snapshot_artifacts (id, organization_id, provider, provider_namespace, kind, provider_ref,"
-                    " status, scrubbed, session_id) VALUES (:id, :org, :p, 'elsewhere', 'filesystem', 'ref-1', 'available', true, NULL)"
+                    "INSERT INTO snapshot_artifacts (id, organization_id, provider, provider_namespace, kind,"
+                    " provider_ref, status, scrubbed, session_id)"
+                    " VALUES (:id, :org, :p, 'elsewhere', 'filesystem', 'ref-1', 'available', true, NULL)"
                 ),
                 {"id": artifact_id, "org": uuid.UUID(sbx.org), "p": other},
             )

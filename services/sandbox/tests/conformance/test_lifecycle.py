@@ -104,7 +104,8 @@ class TestSnapshots:
             sid,
             "bash",
             "-c",
-            f"nohup bash -c 'while true; do date +%s%N >> {home}/workspace/app/ticks; sleep 0.01; done' >/dev/null 2>&1 &",
+            f"nohup bash -c 'while true; do date +%s%N >> {home}/workspace/app/ticks; sleep 0.01; done'"
+            " >/dev/null 2>&1 &",
         )
         await until(lambda: sbx.exec(sid, "test", "-s", f"{home}/workspace/app/ticks"), timeout=10)
         # A tool callback in flight: the gateway is slow, then fails once (the wrapper retries).
@@ -180,7 +181,7 @@ class TestSnapshots:
         booted = await sbx.ensure()
         art = (await sbx.capture(booted.sandbox.id, reapply=True)).artifact
         restored = await sbx.ensure(restore_artifact_id=art.id)
-        creds_path = "/tmp/proliferate/git-credentials.json" if not sbx.case == "local-process" else None
+        creds_path = "/tmp/proliferate/git-credentials.json" if sbx.case != "local-process" else None
         if creds_path is None:
             creds = (
                 sbx.root / "sandboxes" / restored.sandbox.id / "tmp/proliferate/git-credentials.json"
