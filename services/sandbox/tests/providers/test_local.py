@@ -220,7 +220,8 @@ class TestCapacity:
                 await conn.execute(
                     sa.text(
                         "INSERT INTO sandboxes (id, organization_id, session_id, purpose, provider,"
-                        " provider_namespace, status, host_id, port_base, expires_at) VALUES (:id, :org, :s, 'session', 'local',"
+                        " provider_namespace, status, host_id, port_base, expires_at)"
+                        " VALUES (:id, :org, :s, 'session', 'local',"
                         " 'host-capacity', 'ready', 'host-capacity', :port, now() + interval '1 hour')"
                     ),
                     {"id": uuid.uuid4(), "org": uuid.UUID(org), "s": uuid.uuid4(), "port": 41000 + i * 8},
@@ -245,7 +246,8 @@ class TestCapacity:
             await conn.execute(
                 sa.text(
                     "INSERT INTO sandboxes (id, organization_id, session_id, purpose, provider,"
-                    " provider_namespace, status, host_id, port_base, expires_at) VALUES (:id, :org, :s, 'session', 'local',"
+                    " provider_namespace, status, host_id, port_base, expires_at)"
+                    " VALUES (:id, :org, :s, 'session', 'local',"
                     " 'host-ports', 'ready', 'host-ports', 41000, now() + interval '1 hour')"
                 ),
                 {"id": uuid.uuid4(), "org": uuid.UUID(org), "s": uuid.uuid4()},
