@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import zstandard
-from conftest import Harness, ensure_request
 from proliferate.devkit.pytest_plugin import TEST_SERVICE_AUTH_SECRET
 from proliferate.kit.errors import RemoteError
 from proliferate.kit.settings import load_settings
@@ -26,6 +25,7 @@ from proliferate.sandbox.providers.base import ArtifactKind, ArtifactRef, Artifa
 from proliferate.sandbox.providers.local import archive, files
 from proliferate.sandbox.providers.local.provider import LocalProvider
 from proliferate.sandbox.settings import ProviderConfigError, Settings
+from sandbox_support import Harness, ensure_request
 
 BASE_ENV = {
     "DATABASE_URL": "postgresql://u:p@127.0.0.1:1/db",

@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from conftest import Harness, ensure_request
 from proliferate.kit.errors import RemoteError
 from proliferate.protos.sandbox.v1 import sandbox_pb2 as pb
+from sandbox_support import Harness, ensure_request
 
 
 async def rows(h: Harness, sql: str, **params: object) -> list[sa.Row[object]]:

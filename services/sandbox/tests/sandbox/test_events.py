@@ -7,7 +7,6 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from conftest import Harness, ensure_request
 from nats.aio.client import Client as NatsClient
 from proliferate.kit.bus import Consumer, JetStreamPublisher, Outcome, ensure_streams
 from proliferate.kit.outbox import Relay
@@ -16,6 +15,7 @@ from proliferate.protos.events.v1 import sandbox_pb2 as ev
 from proliferate.protos.sandbox.v1 import sandbox_pb2 as pb
 from proliferate.sandbox.sandbox.consumers import CONSUMERS
 from proliferate.sandbox.sandbox.jobs import SandboxJobs
+from sandbox_support import Harness, ensure_request
 
 
 class CrashAfterPublish(JetStreamPublisher):

@@ -7,11 +7,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from conftest import Harness, ensure_request
 from proliferate.kit.ids import uuid7
 from proliferate.protos.events.v1 import sandbox_pb2 as ev
 from proliferate.protos.sandbox.v1 import sandbox_pb2 as pb
 from proliferate.sandbox.sandbox.jobs import SandboxJobs
+from sandbox_support import Harness, ensure_request
 
 
 async def execute(h: Harness, sql: str, **params: object) -> list[sa.Row[object]]:

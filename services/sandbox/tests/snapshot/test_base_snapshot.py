@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import Harness
 from proliferate.devkit.pytest_plugin import TEST_SERVICE_AUTH_SECRET
 from proliferate.kit.errors import RemoteError
 from proliferate.kit.rpc import ServiceClient, ServiceCredentials
 from proliferate.protos.sandbox.v1 import sandbox_pb2 as pb
 from proliferate.protos.sandbox.v1 import sandbox_pb2_grpc
+from sandbox_support import Harness
 
 
 def repos_client(h: Harness) -> ServiceClient:

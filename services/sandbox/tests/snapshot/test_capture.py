@@ -5,9 +5,9 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from conftest import Harness, ensure_request
 from proliferate.kit.errors import RemoteError
 from proliferate.protos.sandbox.v1 import sandbox_pb2 as pb
+from sandbox_support import Harness, ensure_request
 
 SECRET = pb.SecretFile(
     workspace_path="app", file_path=".env.local", content=b"API_TOKEN=top-secret-value-123"
