@@ -12,7 +12,7 @@ import contextlib
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -419,20 +419,46 @@ async def _write_session_files(
 
 
 async def wait_agent_ready(inp: BootInputs, report: BootReport) -> bool:
-    """Poll `GET <agent>/session` through the router (§5.1 f); False when slow, error when dead."""
+    """Poll `GET <agent>/session` through the router (§5.1 f): True when it answers, False when
+    slow (the supervisor's view goes into the report); an agent the supervisor gave up on
+    fails the boot (`agent_start_failed`)."""
     async with report.step("agent") as entry:
         endpoints = await inp.provider.endpoints(inp.ps)
+
+        async def gave_up() -> str | None:
+            status = await supervisor_status(inp.provider, inp.ps)
+            agent = (status.get("processes") or {}).get("agent") or {}
+            if agent.get("state") == "gave_up" or status.get("state") == "failed":
+                return str(agent.get("error") or status.get("error") or "the agent kept exiting")
+            return None
+
         ready = await probe_agent(
-            endpoints.opencode_url,
-            inp.spec.sandbox_token,
-            inp.ready_timeout_s,
-            provider=inp.provider,
-            ps=inp.ps,
+            endpoints.opencode_url, inp.spec.sandbox_token, inp.ready_timeout_s, check=gave_up
         )
-        if not ready:
+        if ready is not True:
+            if isinstance(ready, str):
+                raise StepFailed("agent", f"the agent did not start: {ready}", code="agent_start_failed")
+            status = await supervisor_status(inp.provider, inp.ps)
+            agent = (status.get("processes") or {}).get("agent") or {}
             entry["status"] = "noted"
-            entry["detail"] = f"agent not ready within {inp.ready_timeout_s:.0f}s"
-        return ready
+            entry["detail"] = redact(
+                f"agent not ready within {inp.ready_timeout_s:.0f}s (supervisor {status.get('state', '?')},"
+                f" agent {agent.get('state', '?')}, exit {agent.get('last_exit_code')},"
+                f" {agent.get('error') or ''})",
+                500,
+            )
+            return False
+        return True
+
+
+async def supervisor_status(provider: SandboxProvider, ps: ProviderSandbox) -> dict[str, Any]:
+    """`boot-status.json` as the supervisor last wrote it ({} when absent or unreadable)."""
+    try:
+        raw = await provider.read_file(ps, f"{home.paths(ps)['meta_dir']}/boot-status.json", 256 * 1024)
+        doc = json.loads(raw) if raw else {}
+    except (ProviderError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 async def probe_agent(
@@ -440,11 +466,13 @@ async def probe_agent(
     token: str,
     budget_s: float,
     *,
-    provider: SandboxProvider | None = None,
-    ps: ProviderSandbox | None = None,
-) -> bool:
+    check: Callable[[], Awaitable[str | None]] | None = None,
+) -> bool | str:
+    """True once the agent answers; False at the end of the budget; or the reason `check`
+    gives for giving up early."""
     deadline = time.monotonic() + budget_s
     delay = 0.2
+    next_check = time.monotonic() + 2.0
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_S) as client:
         while True:
@@ -452,6 +480,11 @@ async def probe_agent(
                 response = await client.get(f"{opencode_url}/session", headers=headers)
                 if response.status_code == 200:
                     return True
+            if check is not None and time.monotonic() >= next_check:
+                next_check = time.monotonic() + 2.0
+                reason = await check()
+                if reason is not None:
+                    return reason
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False

@@ -287,8 +287,11 @@ class EnsureService:
             updated = await SandboxRepository(session).update_where(
                 row.id, opencode_url=endpoints.opencode_url, preview_url=endpoints.preview_url
             )
-        ready = await boot.probe_agent(
-            endpoints.opencode_url, spec.sandbox_token, self.settings.sandbox_agent_ready_timeout_seconds
+        ready = (
+            await boot.probe_agent(
+                endpoints.opencode_url, spec.sandbox_token, self.settings.sandbox_agent_ready_timeout_seconds
+            )
+            is True
         )
         return EnsureResult(
             updated or row,
@@ -345,8 +348,11 @@ class EnsureService:
                 expires_at=datetime.now(UTC)
                 + timedelta(seconds=spec.timeout_seconds or self.settings.sandbox_timeout_seconds),
             )
-        ready = await boot.probe_agent(
-            endpoints.opencode_url, spec.sandbox_token, self.settings.sandbox_agent_ready_timeout_seconds
+        ready = (
+            await boot.probe_agent(
+                endpoints.opencode_url, spec.sandbox_token, self.settings.sandbox_agent_ready_timeout_seconds
+            )
+            is True
         )
         final = await self.terminator.run_pending(updated) if updated is not None else None
         return EnsureResult(
@@ -418,6 +424,14 @@ class EnsureService:
             )
         if ready is None:
             raise BootFailed("the sandbox was terminated while booting", step="ready")
+        log.info(
+            "sandbox.booted",
+            sandbox_id=str(row.id),
+            provider=provider.kind.value,
+            restore_outcome=outcome,
+            agent_ready=result.agent_ready,
+            steps={name: (step["status"], step["ms"]) for name, step in report.steps.items()},
+        )
         final = await self.terminator.run_pending(ready)
         return EnsureResult(
             final or ready,

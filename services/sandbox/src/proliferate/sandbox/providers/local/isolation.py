@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 
@@ -16,6 +17,7 @@ class IsolationUnavailable(Exception):
     """The one line an operator sees when local sandboxes cannot start safely."""
 
 
+@functools.cache
 def _bwrap_works(bwrap: str, uid: int | None) -> bool:
     argv = [
         bwrap,

@@ -180,7 +180,10 @@ class LocalProvider:
             plugin = self.config.plugin_dir
             if plugin is not None and (plugin / "node_modules").is_dir():
                 shutil.copytree(
-                    plugin / "node_modules", staging / ".config/opencode/node_modules", symlinks=True
+                    plugin / "node_modules",
+                    staging / ".config/opencode/node_modules",
+                    symlinks=True,
+                    copy_function=_link_or_copy,
                 )
             (staging / ".complete").write_text(digest)
             shutil.rmtree(cache, ignore_errors=True)

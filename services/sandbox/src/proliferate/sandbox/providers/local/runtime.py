@@ -44,7 +44,18 @@ class SandboxRuntime:
         return sorted(p for p in paths if Path(p).exists())
 
 
+_PROBES: dict[tuple[str, tuple[str, ...], int | None], bool] = {}
+
+
 def _probe(python: str, pythonpath: tuple[str, ...], uid: int | None) -> bool:
+    """Memoized per process: the answer does not change while the service runs."""
+    key = (python, pythonpath, uid)
+    if key not in _PROBES:
+        _PROBES[key] = _run_probe(python, pythonpath, uid)
+    return _PROBES[key]
+
+
+def _run_probe(python: str, pythonpath: tuple[str, ...], uid: int | None) -> bool:
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": "/",
