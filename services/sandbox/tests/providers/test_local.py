@@ -255,3 +255,37 @@ class TestCapacity:
         with pytest.raises(RemoteError) as err:
             await h.call("EnsureSandbox", ensure_request(org))
         assert err.value.code == "port_range_exhausted"
+
+
+class TestHosts:
+    async def test_a_sandbox_of_another_host_is_wrong_host(
+        self, service_factory: Any, root: Path, org: str
+    ) -> None:
+        from proliferate.protos.sandbox.v1 import sandbox_pb2 as pb
+
+        h: Harness = await service_factory(
+            roles=("grpc",),
+            DEFAULT_SANDBOX_PROVIDER="local",
+            SANDBOX_ENABLED_PROVIDERS="local",
+            SANDBOX_LOCAL_ROOT=str(root),
+            SANDBOX_LOCAL_ISOLATION="process",
+            SANDBOX_LOCAL_ALLOW_UNISOLATED="true",
+            SANDBOX_LOCAL_HOST_ID="host-a",
+        )
+        sandbox_id = uuid.uuid4()
+        async with h.db.engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO sandboxes (id, organization_id, session_id, purpose, provider,"
+                    " provider_namespace, provider_sandbox_id, status, host_id, port_base, expires_at)"
+                    " VALUES (:id, :org, :s, 'session', 'local', 'host-b', :id, 'ready', 'host-b', 41000,"
+                    " now() + interval '1 hour')"
+                ),
+                {"id": sandbox_id, "org": uuid.UUID(org), "s": uuid.uuid4()},
+            )
+        with pytest.raises(RemoteError) as err:
+            await h.call(
+                "ExecCommand",
+                pb.ExecCommandRequest(organization_id=org, sandbox_id=str(sandbox_id), argv=["true"]),
+            )
+        assert (err.value.kind.value, err.value.code) == ("failed_precondition", "wrong_host")

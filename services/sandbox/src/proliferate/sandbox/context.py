@@ -6,6 +6,7 @@ import shlex
 from dataclasses import dataclass
 
 from proliferate.kit.db import Database
+from proliferate.sandbox.errors import WrongHost
 from proliferate.sandbox.models import Sandbox
 from proliferate.sandbox.providers.base import ProviderSandbox, SandboxProvider, SandboxRef
 from proliferate.sandbox.providers.registry import ProviderRegistry
@@ -27,8 +28,14 @@ class SandboxContext:
         return self.providers.get(row.provider)
 
     def handle(self, row: Sandbox) -> ProviderSandbox:
+        """The provider handle of a row; a host-bound sandbox of another host is `wrong_host`
+        (only a replica on that host can reach its processes and files)."""
         assert row.provider_sandbox_id is not None
-        return self.provider_for(row).handle(ref_of(row))
+        provider = self.provider_for(row)
+        placement = provider.placement
+        if placement is not None and row.host_id is not None and row.host_id != placement.host_id:
+            raise WrongHost(f"the sandbox lives on host {row.host_id}", host_id=row.host_id)
+        return provider.handle(ref_of(row))
 
 
 def ref_of(row: Sandbox) -> SandboxRef:

@@ -400,6 +400,10 @@ class EnsureService:
                 raise StepFailed("create", "the boot lost its lease")
             inputs = self._inputs(spec, provider, ps, booting, restored=outcome == "restored")
             result = await boot.run_essential(inputs, report)
+            from_memory = source.artifact is not None and source.artifact.kind == "memory"
+            if outcome == "restored" and from_memory and not result.agent_ready:
+                # §5.2: readiness is mandatory after a memory restore, so the caller can fall back.
+                raise StepFailed("agent", "the agent is not ready after the memory restore")
             endpoints = await provider.endpoints(ps)
         except (StepFailed, ProviderError) as exc:
             step = exc.step if isinstance(exc, StepFailed) else exc.operation

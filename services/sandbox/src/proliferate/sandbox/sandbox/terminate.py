@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from proliferate.kit.logs import get_logger
 from proliferate.sandbox.context import SandboxContext
+from proliferate.sandbox.errors import WrongHost
 from proliferate.sandbox.models import Sandbox
 from proliferate.sandbox.providers.base import ProviderError
 from proliferate.sandbox.sandbox import lifecycle
@@ -67,6 +68,8 @@ class TerminateService:
             try:
                 provider = self.ctx.provider_for(row)
                 await provider.terminate(self.ctx.handle(row))
+            except WrongHost:
+                return row  # a replica on its host finishes it
             except ProviderError as exc:
                 log.warning("sandbox.terminate_failed", sandbox_id=str(row.id), error=exc.message)
                 return row
