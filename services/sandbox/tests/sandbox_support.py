@@ -1,6 +1,7 @@
 """Fixtures of the sandbox service's tests.
 
-`service` starts the real service (gRPC + worker, real Postgres and NATS) with the Modal and
+`service` starts the real service (gRPC; tests drive its jobs and consumers directly; real
+Postgres and NATS) with the Modal and
 E2B providers over their faithful SDK fakes (`tests/fakes.py`); `e2b` is the default provider
 there, because it boots without processes: fast tests of the service's own rules. The local
 provider with real processes is exercised by the conformance suite (`tests/conformance/`).
@@ -103,7 +104,7 @@ def ensure_request(org: str, session: str | None = None, **overrides: Any) -> pb
 async def service_factory(
     databases: Callable[[str], Database], service_runner: Callable[..., Any]
 ) -> AsyncIterator[Callable[..., Any]]:
-    async def start(roles: tuple[str, ...] = ("grpc", "worker"), **env: str) -> Harness:
+    async def start(roles: tuple[str, ...] = ("grpc",), **env: str) -> Harness:
         e2b, modal = FakeE2BPort(), FakeModalPort()
         contexts: list[SandboxContext] = []
         running = await service_runner(

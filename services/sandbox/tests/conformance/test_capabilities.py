@@ -64,6 +64,12 @@ class TestCapabilities:
             services = (await api(sbx, resumed.sandbox, "GET", "/api/services", token)).json()
             ticker = next(s for s in services["services"] if s["name"] == "ticker")
             assert (ticker["status"], ticker["pid"]) == ("running", pid)
+            # §10.11: MIGRATE where there is no memory snapshot is a filesystem artifact.
+            migrate = await sbx.capture(
+                booted.sandbox.id, purpose=C.MIGRATE, scrub=C.BEST_EFFORT, reapply=True
+            )
+            expected = "memory" if sbx.provider.capabilities.memory_snapshot else "filesystem"
+            assert (migrate.artifact.kind, migrate.sandbox_retained) == (expected, False)
         else:
             assert reply.artifact.kind in ("memory", "filesystem") and not reply.sandbox_retained
 
