@@ -68,6 +68,7 @@ def local_provider(settings: Settings) -> LocalProvider:
             plugin_dir=Path(plugin) if plugin else None,
         )
     )
+    provider.agent_command = bool(settings.sandbox_local_agent_command)
     try:
         provider.prepare()
     except RuntimeUnavailable as exc:

@@ -49,6 +49,7 @@ from proliferate.sandbox.sandbox.terminate import TerminateService
 from proliferate.sandbox.snapshot.repository import ArtifactRepository
 from proliferate.sandbox.snapshot.version import version_key
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 log = get_logger("proliferate.sandbox.ensure")
 
@@ -199,10 +200,7 @@ class EnsureService:
         except IntegrityError:
             return _Claim("wait")  # a racing insert won; it owns the boot
 
-    async def _claim_in(self, session: object, spec: EnsureSpec, provider: SandboxProvider) -> _Claim:
-        from sqlalchemy.ext.asyncio import AsyncSession
-
-        assert isinstance(session, AsyncSession)
+    async def _claim_in(self, session: AsyncSession, spec: EnsureSpec, provider: SandboxProvider) -> _Claim:
         repo = SandboxRepository(session)
         now = datetime.now(UTC)
         row = await repo.live_for_session(spec.organization_id, spec.session_id, for_update=True)

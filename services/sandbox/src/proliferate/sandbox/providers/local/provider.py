@@ -111,6 +111,8 @@ class LocalProvider:
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self.toolcache: Path | None = None
         self.runtime: SandboxRuntime | None = None
+        # Set when SANDBOX_LOCAL_AGENT_COMMAND replaces OpenCode (tests: the fake agent).
+        self.agent_command = False
 
     # --- layout -------------------------------------------------------------------------
 
@@ -680,6 +682,10 @@ class LocalProvider:
             probe.unlink()
         except OSError as exc:
             return Health(False, f"SANDBOX_LOCAL_ROOT is not writable: {exc.strerror}")
+        if not self.agent_command and (
+            self.config.opencode_bin is None or not self.config.opencode_bin.exists()
+        ):
+            return Health(False, "the OpenCode binary is missing (make opencode, or set OPENCODE_BIN)")
         return Health(True, f"isolation={self.config.isolation}")
 
 
