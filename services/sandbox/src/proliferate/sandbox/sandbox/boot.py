@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -98,7 +97,6 @@ class BootInputs:
     pull_on_restore: bool
     pull_cadence_s: int
     ready_timeout_s: float
-    agent_password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
 
 
 @dataclass
@@ -141,10 +139,9 @@ def session_env_values(inp: BootInputs, ws: str) -> dict[str, str]:
             "SANDBOX_MCP_AUTH_TOKEN": spec.sandbox_token,
             "SESSION_ID": str(spec.session_id),
             "WORKSPACE_DIR": ws,
+            # The agent's own password is the supervisor's (kept in its memory, added by the
+            # router; CONTRACT.md): nothing to write here.
             "OPENCODE_DISABLE_DEFAULT_PLUGINS": "true",
-            # Only the router (which adds it) may talk to the agent: its port is loopback, but
-            # local sandboxes share the host's loopback.
-            "OPENCODE_SERVER_PASSWORD": inp.agent_password,
         }
     )
     if spec.llm is not None:
