@@ -188,8 +188,14 @@ class LocalProvider:
                     copy_function=_link_or_copy,
                 )
             (staging / ".complete").write_text(digest)
-            shutil.rmtree(cache, ignore_errors=True)
-            os.replace(staging, cache)
+            if not (cache / ".complete").exists():
+                shutil.rmtree(cache, ignore_errors=True)  # a half-written one
+            try:
+                os.replace(staging, cache)
+            except OSError:
+                if not (cache / ".complete").exists():
+                    raise
+            shutil.rmtree(staging, ignore_errors=True)  # another replica filled it first
         self.toolcache = cache
         self.runtime = prepare(self.config.root, self.config.python, self._uid())
 
