@@ -1,10 +1,10 @@
 """Fixtures of the sandbox service's tests.
 
-`service` starts the real service (gRPC; tests drive its jobs and consumers directly; real
-Postgres and NATS) with the Modal and
-E2B providers over their faithful SDK fakes (`tests/fakes.py`); `e2b` is the default provider
-there, because it boots without processes: fast tests of the service's own rules. The local
-provider with real processes is exercised by the conformance suite (`tests/conformance/`).
+`service` starts the real service (gRPC only: the tests drive its jobs and consumers
+themselves; real Postgres and NATS) with the Modal and E2B providers over their faithful SDK
+fakes (`sandbox_fakes.py`). `e2b` is the default provider there because it boots without
+processes: fast tests of the service's own rules. The local provider with real processes is
+exercised by the conformance suite (`conformance/`).
 """
 
 from __future__ import annotations
