@@ -221,3 +221,17 @@ async def _row(sbx: Conformance, sandbox_id: str) -> object:
 
     async with sbx.ctx.db.unit_of_work() as session:
         return await SandboxRepository(session).get_unscoped(uuid.UUID(sandbox_id))
+
+
+async def test_local_sandbox_rlimits(sbx: Conformance) -> None:
+    """§5.9.5: NPROC 4096 and NOFILE 65536 for the sandbox's processes (local provider)."""
+    if not sbx.local:
+        pytest.skip("rlimits are a local-provider rule")
+    reply = await sbx.ensure(repos=[])
+    from proliferate.sandbox.providers.local.provider import sandbox_rlimits
+
+    limits = sandbox_rlimits()  # 4096 / 65536, or the host's hard limit when lower
+    out = await sbx.exec(reply.sandbox.id, "bash", "-c", "ulimit -u; ulimit -n")
+    assert out.stdout.split() == [str(limits["nproc"]), str(limits["nofile"])]
+    user = await sbx.exec(reply.sandbox.id, "id", "-u")
+    assert user.stdout.strip() != "0"

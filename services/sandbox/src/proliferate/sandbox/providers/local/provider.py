@@ -63,6 +63,8 @@ BWRAP_RUN = "/run/proliferate"
 BWRAP_BIN = "/opt/proliferate/bin"
 SOCKET_WAIT_S = 20.0
 MODULES = ".config/opencode/node_modules"
+NPROC = 4096
+NOFILE = 65536
 ETC_FILES = (
     "/etc/resolv.conf",
     "/etc/hosts",
@@ -395,6 +397,7 @@ class LocalProvider:
         run = self._dir(ps.sandbox_id) / "run"
         # Never root inside: bwrap itself runs unprivileged as the sandbox user.
         argv, kwargs = as_user(self._argv(ps), self._uid())
+        argv = _limited(argv)  # set while still privileged, inherited through setpriv and exec
         with open(run / "supervisor.log", "ab") as log_file:
             try:
                 child = subprocess.Popen(
@@ -693,6 +696,27 @@ class LocalProvider:
         ):
             return Health(False, "the OpenCode binary is missing (make opencode, or set OPENCODE_BIN)")
         return Health(True, f"isolation={self.config.isolation}")
+
+
+def sandbox_rlimits() -> dict[str, int]:
+    """§5.9.5 limits, capped at the host's hard limits (which an unprivileged service cannot raise)."""
+    import resource
+
+    wanted = {"nproc": (NPROC, resource.RLIMIT_NPROC), "nofile": (NOFILE, resource.RLIMIT_NOFILE)}
+    limits = {}
+    for name, (value, which) in wanted.items():
+        hard = resource.getrlimit(which)[1]
+        limits[name] = value if hard == resource.RLIM_INFINITY else min(value, hard)
+    return limits
+
+
+def _limited(argv: list[str]) -> list[str]:
+    """The rlimits for the whole sandbox tree, where `prlimit` exists."""
+    prlimit = shutil.which("prlimit")
+    if not prlimit:
+        return argv
+    limits = sandbox_rlimits()
+    return [prlimit, f"--nproc={limits['nproc']}", f"--nofile={limits['nofile']}", "--", *argv]
 
 
 def _link_or_copy(src: str, dst: str) -> None:
