@@ -13,12 +13,22 @@ OPENCODE_VERSION := 1.18.33
 OPENCODE_DIR := $(CURDIR)/.cache/opencode
 OPENCODE_BIN := $(OPENCODE_DIR)/node_modules/.bin/opencode
 export OPENCODE_BIN
+# The agent's base layer (agent-contract.md §2.4): the pinned @opencode-ai/plugin that the generated
+# tool modules import, copied into every sandbox's ~/.config/opencode/node_modules.
+OPENCODE_BASE_DIR := $(CURDIR)/.cache/opencode-base/$(OPENCODE_VERSION)
+OPENCODE_BASE_STAMP := $(OPENCODE_BASE_DIR)/node_modules/@opencode-ai/plugin/package.json
+export OPENCODE_BASE_DIR
+# esbuild syntax-checks the generated tool modules in the agent-contract tests.
+ESBUILD_VERSION := 0.25.9
+ESBUILD_DIR := $(CURDIR)/.cache/esbuild/$(ESBUILD_VERSION)
+ESBUILD_BIN := $(ESBUILD_DIR)/node_modules/.bin/esbuild
+export ESBUILD_BIN
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON_PREFERENCE := only-system
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help dev test lint typecheck unit e2e protos protos-check bench sync migrate clean tools opencode system-deps
+.PHONY: help dev test lint typecheck unit e2e protos protos-check bench sync migrate clean tools opencode opencode-base esbuild system-deps
 
 help:
 	@echo "make dev     run the whole platform locally (embedded Postgres and NATS)"
@@ -45,6 +55,20 @@ $(OPENCODE_BIN):
 
 opencode: $(OPENCODE_BIN)
 
+$(OPENCODE_BASE_STAMP):
+	@echo "▶ installing @opencode-ai/plugin $(OPENCODE_VERSION) (the agent's base layer) into .cache/opencode-base"
+	@command -v npm >/dev/null || { echo "npm is needed to install the agent's base layer (Node.js 20+)"; exit 1; }
+	@npm install --silent --no-audit --no-fund --save-exact --prefix $(OPENCODE_BASE_DIR) @opencode-ai/plugin@$(OPENCODE_VERSION)
+
+opencode-base: $(OPENCODE_BASE_STAMP)
+
+$(ESBUILD_BIN):
+	@echo "▶ installing esbuild $(ESBUILD_VERSION) into .cache/esbuild"
+	@command -v npm >/dev/null || { echo "npm is needed to install esbuild (Node.js 20+)"; exit 1; }
+	@npm install --silent --no-audit --no-fund --save-exact --prefix $(ESBUILD_DIR) esbuild@$(ESBUILD_VERSION)
+
+esbuild: $(ESBUILD_BIN)
+
 # bubblewrap isolates local sandboxes; installed when this machine lets us (root + apt).
 system-deps:
 	@command -v bwrap >/dev/null 2>&1 || { \
@@ -55,7 +79,7 @@ system-deps:
 	      echo "bubblewrap could not be installed: local sandboxes run in process isolation only"; \
 	  else echo "bubblewrap not installed (needs root and apt): local sandboxes run in process isolation only"; fi; }
 
-tools: sync opencode system-deps
+tools: sync opencode opencode-base esbuild system-deps
 
 dev: tools
 	@$(UV) run --frozen --no-sync python -m proliferate.devkit.launcher

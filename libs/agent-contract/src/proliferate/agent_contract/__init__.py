@@ -1,4 +1,106 @@
-"""The agent contract library: prompt modes, tools, the capability manifest, models.
+"""The agent contract library (agent-contract.md): prompt modes, tools, capability manifest, models.
 
-Spec: `agent-contract.md`.
+A library, not a service: pure functions over frozen structs, imported by the gateway (prompts,
+tool-call validation), the sandbox service (the manifest it writes) and automations (run prompts).
 """
+
+from proliferate.agent_contract.manifest import (
+    ENV_NAMES,
+    OPENCODE_VERSION,
+    PLUGIN_PACKAGE,
+    agent_process,
+    base_layer_digest,
+    base_layer_files,
+    build_manifest,
+    stale_managed_paths,
+)
+from proliferate.agent_contract.models import (
+    DEFAULT_MODEL_ID,
+    ModelInfo,
+    get_model,
+    list_models,
+    parse_model_id,
+    to_api_model_id,
+    to_opencode_model_id,
+)
+from proliferate.agent_contract.opencode_config import normalize_llm_base_url, render_opencode_config
+from proliferate.agent_contract.prompts import (
+    completion_id_for,
+    render_run_task_prompt,
+    render_setup_initial_prompt,
+    render_system_prompt,
+    select_mode,
+)
+from proliferate.agent_contract.tools import (
+    TOOLS,
+    ToolArgsInvalid,
+    args_hash,
+    is_supported_contract_version,
+    make_tool_result,
+    resolve_tool,
+    tools_for_mode,
+    validate_tool_args,
+)
+from proliferate.agent_contract.types import (
+    CONTRACT_VERSION,
+    AgentConfig,
+    Capabilities,
+    CapabilityManifest,
+    ManifestFile,
+    ManifestInput,
+    Ports,
+    ProcessSpec,
+    PromptMode,
+    SessionFacts,
+    ToolCall,
+    ToolError,
+    ToolResult,
+    ToolSpec,
+)
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "DEFAULT_MODEL_ID",
+    "ENV_NAMES",
+    "OPENCODE_VERSION",
+    "PLUGIN_PACKAGE",
+    "TOOLS",
+    "AgentConfig",
+    "Capabilities",
+    "CapabilityManifest",
+    "ManifestFile",
+    "ManifestInput",
+    "ModelInfo",
+    "Ports",
+    "ProcessSpec",
+    "PromptMode",
+    "SessionFacts",
+    "ToolArgsInvalid",
+    "ToolCall",
+    "ToolError",
+    "ToolResult",
+    "ToolSpec",
+    "agent_process",
+    "args_hash",
+    "base_layer_digest",
+    "base_layer_files",
+    "build_manifest",
+    "completion_id_for",
+    "get_model",
+    "is_supported_contract_version",
+    "list_models",
+    "make_tool_result",
+    "normalize_llm_base_url",
+    "parse_model_id",
+    "render_opencode_config",
+    "render_run_task_prompt",
+    "render_setup_initial_prompt",
+    "render_system_prompt",
+    "resolve_tool",
+    "select_mode",
+    "stale_managed_paths",
+    "to_api_model_id",
+    "to_opencode_model_id",
+    "tools_for_mode",
+    "validate_tool_args",
+]

@@ -30,3 +30,20 @@ def opencode_bin() -> Path:
     """The pinned OpenCode binary installed by `make opencode` (or `OPENCODE_BIN`)."""
     env = os.environ.get("OPENCODE_BIN")
     return Path(env) if env else cache_dir() / "opencode" / "node_modules" / ".bin" / "opencode"
+
+
+def opencode_base_dir(version: str) -> Path:
+    """The agent's base layer installed by `make opencode-base` (or `OPENCODE_BASE_DIR`): its `node_modules/`
+    holds the pinned `@opencode-ai/plugin` (`proliferate.agent_contract.OPENCODE_VERSION`) that every
+    sandbox's `~/.config/opencode/` gets."""
+    env = os.environ.get("OPENCODE_BASE_DIR")
+    return Path(env) if env else cache_dir() / "opencode-base" / version
+
+
+def esbuild_bin() -> Path:
+    """The pinned esbuild from `make esbuild` (or `ESBUILD_BIN`), to check generated tool modules."""
+    env = os.environ.get("ESBUILD_BIN")
+    if env:
+        return Path(env)
+    found = sorted((cache_dir() / "esbuild").glob("*/node_modules/.bin/esbuild"))
+    return found[-1] if found else cache_dir() / "esbuild" / "missing" / "esbuild"

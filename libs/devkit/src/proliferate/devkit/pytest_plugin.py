@@ -244,8 +244,19 @@ def service_env(
     }
     if service in HTTP_SERVICES:
         env[f"{service.upper()}_PORT"] = "0"
+    env.update(_SERVICE_TEST_ENV.get(service, {}))
     env.update(overrides)
     return env
+
+
+# What a service needs on any test runner that its production defaults do not give: local
+# sandboxes get a writable root, and process isolation where bubblewrap is missing.
+_SERVICE_TEST_ENV: dict[str, dict[str, str]] = {
+    "sandbox": {
+        "SANDBOX_LOCAL_ROOT": os.path.join(tempfile.gettempdir(), "proliferate-test-sandboxes"),
+        "SANDBOX_LOCAL_ALLOW_UNISOLATED": "true",
+    },
+}
 
 
 def service_settings(

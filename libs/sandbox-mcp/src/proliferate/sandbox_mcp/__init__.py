@@ -1,1 +1,1 @@
-"""The in-sandbox runtime: supervisor, sandbox-mcp API, router, CLI, git credential helper."""
+"""The in-sandbox runtime: supervisor, sandbox-mcp API, router, `proliferate` CLI, git credential helper."""

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from proliferate.kit.db import service_metadata
-from sqlalchemy.orm import DeclarativeBase
+from proliferate.sandbox.models.base import Base
+from proliferate.sandbox.models.sandbox import Sandbox
+from proliferate.sandbox.models.snapshot_artifact import SnapshotArtifact
 
-
-class Base(DeclarativeBase):
-    metadata = service_metadata()
-
-
-__all__ = ["Base"]
+__all__ = ["Base", "Sandbox", "SnapshotArtifact"]

@@ -22,15 +22,116 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$proliferate/sandbox/v1/sandbox.proto\x12\x16proliferate.sandbox.v12\x10\n\x0eSandboxServiceb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$proliferate/sandbox/v1/sandbox.proto\x12\x16proliferate.sandbox.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"M\n\x0b\x41gentConfig\x12\x12\n\nagent_type\x18\x01 \x01(\t\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x18\n\x10reasoning_effort\x18\x03 \x01(\t\"e\n\x08RepoSpec\x12\x0f\n\x07repo_id\x18\x01 \x01(\t\x12\x11\n\tclone_url\x18\x02 \x01(\t\x12\r\n\x05token\x18\x03 \x01(\t\x12\x16\n\x0eworkspace_path\x18\x04 \x01(\t\x12\x0e\n\x06\x62ranch\x18\x05 \x01(\t\".\n\tLlmAccess\x12\x10\n\x08\x62\x61se_url\x18\x01 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x02 \x01(\t\"*\n\x0bGitIdentity\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\"H\n\nSecretFile\x12\x16\n\x0eworkspace_path\x18\x01 \x01(\t\x12\x11\n\tfile_path\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\x0c\"T\n\x0eServiceCommand\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x02 \x01(\t\x12\x0b\n\x03\x63wd\x18\x03 \x01(\t\x12\x16\n\x0eworkspace_path\x18\x04 \x01(\t\"R\n\x0cSetupCommand\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x02 \x01(\t\x12\x0b\n\x03\x63wd\x18\x03 \x01(\t\x12\x16\n\x0eworkspace_path\x18\x04 \x01(\t\"j\n\x0c\x43\x61pabilities\x12\r\n\x05pause\x18\x01 \x01(\x08\x12\x12\n\nauto_pause\x18\x02 \x01(\x08\x12\x17\n\x0fmemory_snapshot\x18\x03 \x01(\x08\x12\x0e\n\x06\x64ocker\x18\x04 \x01(\x08\x12\x0e\n\x06vscode\x18\x05 \x01(\x08\"\x87\x05\n\x07Sandbox\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0forganization_id\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x0e\n\x06run_id\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\x14\n\x0copencode_url\x18\x07 \x01(\t\x12\x13\n\x0bpreview_url\x18\x08 \x01(\t\x12.\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tisolation\x18\n \x01(\t\x12\x13\n\x0bprompt_mode\x18\x0b \x01(\t\x12\x17\n\x0frestore_outcome\x18\x0c \x01(\t\x12\x1a\n\x12source_artifact_id\x18\r \x01(\t\x12\x18\n\x10terminate_reason\x18\x0e \x01(\t\x12\x12\n\nerror_code\x18\x0f \x01(\t\x12\x15\n\rerror_message\x18\x10 \x01(\t\x12.\n\ncreated_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08ready_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tpaused_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rterminated_at\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12:\n\x0c\x63\x61pabilities\x18\x15 \x01(\x0b\x32$.proliferate.sandbox.v1.Capabilities\x12\x18\n\x10\x62oot_report_json\x18\x16 \x01(\t\"D\n\x08\x42ootStep\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\n\n\x02ms\x18\x03 \x01(\x03\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"P\n\x0b\x42ootSummary\x12/\n\x05steps\x18\x01 \x03(\x0b\x32 .proliferate.sandbox.v1.BootStep\x12\x10\n\x08total_ms\x18\x02 \x01(\x03\"I\n\nRepoCommit\x12\x0f\n\x07repo_id\x18\x01 \x01(\t\x12\x16\n\x0eworkspace_path\x18\x02 \x01(\t\x12\x12\n\ncommit_sha\x18\x03 \x01(\t\"\xbd\x02\n\x10SnapshotArtifact\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08scrubbed\x18\x03 \x01(\x08\x12\x38\n\x0crepo_commits\x18\x04 \x03(\x0b\x32\".proliferate.sandbox.v1.RepoCommit\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\x10\n\x08provider\x18\x07 \x01(\t\x12\x12\n\nsession_id\x18\x08 \x01(\t\x12\x19\n\x11source_sandbox_id\x18\t \x01(\t\x12\x12\n\nsize_bytes\x18\n \x01(\x03\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xac\x07\n\x14\x45nsureSandboxRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x10\n\x08provider\x18\x04 \x01(\t\x12?\n\x04mode\x18\x05 \x01(\x0e\x32\x31.proliferate.sandbox.v1.EnsureSandboxRequest.Mode\x12\x1a\n\x12\x63urrent_sandbox_id\x18\x06 \x01(\t\x12\x13\n\x0bprompt_mode\x18\x07 \x01(\t\x12\x15\n\rsystem_prompt\x18\x08 \x01(\t\x12\x32\n\x05\x61gent\x18\t \x01(\x0b\x32#.proliferate.sandbox.v1.AgentConfig\x12/\n\x05repos\x18\n \x03(\x0b\x32 .proliferate.sandbox.v1.RepoSpec\x12\x1b\n\x13restore_artifact_id\x18\x0b \x01(\t\x12\x1c\n\x14\x61llow_fresh_fallback\x18\x0c \x01(\x08\x12\x42\n\x03\x65nv\x18\r \x03(\x0b\x32\x35.proliferate.sandbox.v1.EnsureSandboxRequest.EnvEntry\x12.\n\x03llm\x18\x0e \x01(\x0b\x32!.proliferate.sandbox.v1.LlmAccess\x12\x15\n\rsandbox_token\x18\x0f \x01(\t\x12\x39\n\x0cgit_identity\x18\x10 \x01(\x0b\x32#.proliferate.sandbox.v1.GitIdentity\x12\x38\n\x0csecret_files\x18\x11 \x03(\x0b\x32\".proliferate.sandbox.v1.SecretFile\x12@\n\x10service_commands\x18\x12 \x03(\x0b\x32&.proliferate.sandbox.v1.ServiceCommand\x12\x1a\n\x12\x61utostart_services\x18\x13 \x01(\x08\x12<\n\x0esetup_commands\x18\x14 \x03(\x0b\x32$.proliferate.sandbox.v1.SetupCommand\x12\x1c\n\x14trigger_context_json\x18\x15 \x01(\x0c\x12\x17\n\x0ftimeout_seconds\x18\x16 \x01(\x05\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1d\n\x04Mode\x12\n\n\x06\x45NSURE\x10\x00\x12\t\n\x05\x46RESH\x10\x01\"\xe7\x01\n\x15\x45nsureSandboxResponse\x12\x30\n\x07sandbox\x18\x01 \x01(\x0b\x32\x1f.proliferate.sandbox.v1.Sandbox\x12\x11\n\trecovered\x18\x02 \x01(\x08\x12\x0f\n\x07resumed\x18\x03 \x01(\x08\x12\x17\n\x0frestore_outcome\x18\x04 \x01(\t\x12\x17\n\x0f\x66\x61llback_reason\x18\x05 \x01(\t\x12\x13\n\x0b\x61gent_ready\x18\x06 \x01(\x08\x12\x31\n\x04\x62oot\x18\x07 \x01(\x0b\x32#.proliferate.sandbox.v1.BootSummary\"@\n\x11GetSandboxRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x12\n\nsandbox_id\x18\x02 \x01(\t\"|\n\x14ListSandboxesRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x10\n\x08statuses\x18\x02 \x03(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"d\n\x15ListSandboxesResponse\x12\x32\n\tsandboxes\x18\x01 \x03(\x0b\x32\x1f.proliferate.sandbox.v1.Sandbox\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"E\n\x15\x43heckSandboxesRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x13\n\x0bsandbox_ids\x18\x02 \x03(\t\"+\n\x16\x43heckSandboxesResponse\x12\x11\n\talive_ids\x18\x01 \x03(\t\"\xd0\x02\n\x16\x43\x61ptureSnapshotRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x12\n\nsandbox_id\x18\x02 \x01(\t\x12G\n\x07purpose\x18\x03 \x01(\x0e\x32\x36.proliferate.sandbox.v1.CaptureSnapshotRequest.Purpose\x12\x43\n\x05scrub\x18\x04 \x01(\x0e\x32\x34.proliferate.sandbox.v1.CaptureSnapshotRequest.Scrub\x12\x0f\n\x07reapply\x18\x05 \x01(\x08\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\"+\n\x07Purpose\x12\x08\n\x04SAVE\x10\x00\x12\t\n\x05PAUSE\x10\x01\x12\x0b\n\x07MIGRATE\x10\x02\"$\n\x05Scrub\x12\n\n\x06STRICT\x10\x00\x12\x0f\n\x0b\x42\x45ST_EFFORT\x10\x01\"o\n\x17\x43\x61ptureSnapshotResponse\x12:\n\x08\x61rtifact\x18\x01 \x01(\x0b\x32(.proliferate.sandbox.v1.SnapshotArtifact\x12\x18\n\x10sandbox_retained\x18\x02 \x01(\x08\"V\n\x17TerminateSandboxRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x12\n\nsandbox_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"<\n\x18TerminateSandboxResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0e\n\x06status\x18\x02 \x01(\t\"\xe3\x01\n\x12\x45xecCommandRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x12\n\nsandbox_id\x18\x02 \x01(\t\x12\x0c\n\x04\x61rgv\x18\x03 \x03(\t\x12\x0b\n\x03\x63wd\x18\x04 \x01(\t\x12@\n\x03\x65nv\x18\x05 \x03(\x0b\x32\x33.proliferate.sandbox.v1.ExecCommandRequest.EnvEntry\x12\x17\n\x0ftimeout_seconds\x18\x06 \x01(\x05\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8f\x01\n\x13\x45xecCommandResponse\x12\x11\n\texit_code\x18\x01 \x01(\x05\x12\x0e\n\x06stdout\x18\x02 \x01(\t\x12\x0e\n\x06stderr\x18\x03 \x01(\t\x12\x18\n\x10stdout_truncated\x18\x04 \x01(\x08\x12\x18\n\x10stderr_truncated\x18\x05 \x01(\x08\x12\x11\n\ttimed_out\x18\x06 \x01(\x08\"\x93\x01\n\x10ReadFilesRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x12\n\nsandbox_id\x18\x02 \x01(\t\x12\x0e\n\x06\x66older\x18\x03 \x01(\t\x12\x11\n\tmax_files\x18\x04 \x01(\x05\x12\x16\n\x0emax_file_bytes\x18\x05 \x01(\x03\x12\x17\n\x0fmax_total_bytes\x18\x06 \x01(\x03\"x\n\tFileChunk\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x0b\n\x03\x65of\x18\x04 \x01(\x08\x12\x0c\n\x04size\x18\x05 \x01(\x03\x12\x0f\n\x07skipped\x18\x06 \x01(\x08\x12\x13\n\x0bskip_reason\x18\x07 \x01(\t\"y\n\x17WriteSecretFilesRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x12\n\nsandbox_id\x18\x02 \x01(\t\x12\x31\n\x05\x66iles\x18\x03 \x03(\x0b\x32\".proliferate.sandbox.v1.SecretFile\")\n\x18WriteSecretFilesResponse\x12\r\n\x05paths\x18\x01 \x03(\t\"C\n\x0eRepoCredential\x12\x0f\n\x07repo_id\x18\x01 \x01(\t\x12\x11\n\tclone_url\x18\x02 \x01(\t\x12\r\n\x05token\x18\x03 \x01(\t\"\xe1\x01\n\x19RefreshCredentialsRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x12\n\nsandbox_id\x18\x02 \x01(\t\x12\x35\n\x05repos\x18\x03 \x03(\x0b\x32&.proliferate.sandbox.v1.RepoCredential\x12\x15\n\rsandbox_token\x18\x04 \x01(\t\x12\x19\n\x11\x63lear_repo_tokens\x18\x05 \x01(\x08\x12.\n\x03llm\x18\x06 \x01(\x0b\x32!.proliferate.sandbox.v1.LlmAccess\"V\n\x1aRefreshCredentialsResponse\x12\x1e\n\x16sandbox_token_replaced\x18\x01 \x01(\x08\x12\x18\n\x10repo_credentials\x18\x02 \x01(\x05\"\x9c\x01\n\x1aTestServiceCommandsRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x12\n\nsandbox_id\x18\x02 \x01(\t\x12\x38\n\x08\x63ommands\x18\x03 \x03(\x0b\x32&.proliferate.sandbox.v1.ServiceCommand\x12\x17\n\x0ftimeout_seconds\x18\x04 \x01(\x05\"Z\n\x14ServiceCommandResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\texit_code\x18\x02 \x01(\x05\x12\x0e\n\x06output\x18\x03 \x01(\t\x12\x11\n\ttimed_out\x18\x04 \x01(\x08\"\\\n\x1bTestServiceCommandsResponse\x12=\n\x07results\x18\x01 \x03(\x0b\x32,.proliferate.sandbox.v1.ServiceCommandResult\"\x16\n\x14ListProvidersRequest\"\xcb\x01\n\x0cProviderInfo\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x02 \x01(\x08\x12\x12\n\nis_default\x18\x03 \x01(\x08\x12:\n\x0c\x63\x61pabilities\x18\x04 \x01(\x0b\x32$.proliferate.sandbox.v1.Capabilities\x12\x11\n\tisolation\x18\x05 \x01(\t\x12\x0f\n\x07healthy\x18\x06 \x01(\x08\x12\x15\n\rhealth_detail\x18\x07 \x01(\t\x12\x11\n\tnamespace\x18\x08 \x01(\t\"j\n\x15ListProvidersResponse\x12\x37\n\tproviders\x18\x01 \x03(\x0b\x32$.proliferate.sandbox.v1.ProviderInfo\x12\x18\n\x10\x64\x65\x66\x61ult_provider\x18\x02 \x01(\t\"/\n\x1b\x44\x65scribeBaseSnapshotRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\"P\n\x10\x42\x61seSnapshotSpec\x12\x11\n\tsupported\x18\x01 \x01(\x08\x12\x13\n\x0bversion_key\x18\x02 \x01(\t\x12\x14\n\x0cprovider_app\x18\x03 \x01(\t\"B\n\x19\x43reateBaseSnapshotRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x13\n\x0bversion_key\x18\x02 \x01(\t\":\n\x1a\x43reateBaseSnapshotResponse\x12\x1c\n\x14provider_snapshot_id\x18\x01 \x01(\t2\xbc\x0c\n\x0eSandboxService\x12l\n\rEnsureSandbox\x12,.proliferate.sandbox.v1.EnsureSandboxRequest\x1a-.proliferate.sandbox.v1.EnsureSandboxResponse\x12X\n\nGetSandbox\x12).proliferate.sandbox.v1.GetSandboxRequest\x1a\x1f.proliferate.sandbox.v1.Sandbox\x12l\n\rListSandboxes\x12,.proliferate.sandbox.v1.ListSandboxesRequest\x1a-.proliferate.sandbox.v1.ListSandboxesResponse\x12o\n\x0e\x43heckSandboxes\x12-.proliferate.sandbox.v1.CheckSandboxesRequest\x1a..proliferate.sandbox.v1.CheckSandboxesResponse\x12r\n\x0f\x43\x61ptureSnapshot\x12..proliferate.sandbox.v1.CaptureSnapshotRequest\x1a/.proliferate.sandbox.v1.CaptureSnapshotResponse\x12u\n\x10TerminateSandbox\x12/.proliferate.sandbox.v1.TerminateSandboxRequest\x1a\x30.proliferate.sandbox.v1.TerminateSandboxResponse\x12\x66\n\x0b\x45xecCommand\x12*.proliferate.sandbox.v1.ExecCommandRequest\x1a+.proliferate.sandbox.v1.ExecCommandResponse\x12Z\n\tReadFiles\x12(.proliferate.sandbox.v1.ReadFilesRequest\x1a!.proliferate.sandbox.v1.FileChunk0\x01\x12u\n\x10WriteSecretFiles\x12/.proliferate.sandbox.v1.WriteSecretFilesRequest\x1a\x30.proliferate.sandbox.v1.WriteSecretFilesResponse\x12{\n\x12RefreshCredentials\x12\x31.proliferate.sandbox.v1.RefreshCredentialsRequest\x1a\x32.proliferate.sandbox.v1.RefreshCredentialsResponse\x12~\n\x13TestServiceCommands\x12\x32.proliferate.sandbox.v1.TestServiceCommandsRequest\x1a\x33.proliferate.sandbox.v1.TestServiceCommandsResponse\x12l\n\rListProviders\x12,.proliferate.sandbox.v1.ListProvidersRequest\x1a-.proliferate.sandbox.v1.ListProvidersResponse\x12u\n\x14\x44\x65scribeBaseSnapshot\x12\x33.proliferate.sandbox.v1.DescribeBaseSnapshotRequest\x1a(.proliferate.sandbox.v1.BaseSnapshotSpec\x12{\n\x12\x43reateBaseSnapshot\x12\x31.proliferate.sandbox.v1.CreateBaseSnapshotRequest\x1a\x32.proliferate.sandbox.v1.CreateBaseSnapshotResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proliferate.sandbox.v1.sandbox_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SANDBOXSERVICE']._serialized_start=64
-  _globals['_SANDBOXSERVICE']._serialized_end=80
+  _globals['_ENSURESANDBOXREQUEST_ENVENTRY']._loaded_options = None
+  _globals['_ENSURESANDBOXREQUEST_ENVENTRY']._serialized_options = b'8\001'
+  _globals['_EXECCOMMANDREQUEST_ENVENTRY']._loaded_options = None
+  _globals['_EXECCOMMANDREQUEST_ENVENTRY']._serialized_options = b'8\001'
+  _globals['_AGENTCONFIG']._serialized_start=97
+  _globals['_AGENTCONFIG']._serialized_end=174
+  _globals['_REPOSPEC']._serialized_start=176
+  _globals['_REPOSPEC']._serialized_end=277
+  _globals['_LLMACCESS']._serialized_start=279
+  _globals['_LLMACCESS']._serialized_end=325
+  _globals['_GITIDENTITY']._serialized_start=327
+  _globals['_GITIDENTITY']._serialized_end=369
+  _globals['_SECRETFILE']._serialized_start=371
+  _globals['_SECRETFILE']._serialized_end=443
+  _globals['_SERVICECOMMAND']._serialized_start=445
+  _globals['_SERVICECOMMAND']._serialized_end=529
+  _globals['_SETUPCOMMAND']._serialized_start=531
+  _globals['_SETUPCOMMAND']._serialized_end=613
+  _globals['_CAPABILITIES']._serialized_start=615
+  _globals['_CAPABILITIES']._serialized_end=721
+  _globals['_SANDBOX']._serialized_start=724
+  _globals['_SANDBOX']._serialized_end=1371
+  _globals['_BOOTSTEP']._serialized_start=1373
+  _globals['_BOOTSTEP']._serialized_end=1441
+  _globals['_BOOTSUMMARY']._serialized_start=1443
+  _globals['_BOOTSUMMARY']._serialized_end=1523
+  _globals['_REPOCOMMIT']._serialized_start=1525
+  _globals['_REPOCOMMIT']._serialized_end=1598
+  _globals['_SNAPSHOTARTIFACT']._serialized_start=1601
+  _globals['_SNAPSHOTARTIFACT']._serialized_end=1918
+  _globals['_ENSURESANDBOXREQUEST']._serialized_start=1921
+  _globals['_ENSURESANDBOXREQUEST']._serialized_end=2861
+  _globals['_ENSURESANDBOXREQUEST_ENVENTRY']._serialized_start=2788
+  _globals['_ENSURESANDBOXREQUEST_ENVENTRY']._serialized_end=2830
+  _globals['_ENSURESANDBOXREQUEST_MODE']._serialized_start=2832
+  _globals['_ENSURESANDBOXREQUEST_MODE']._serialized_end=2861
+  _globals['_ENSURESANDBOXRESPONSE']._serialized_start=2864
+  _globals['_ENSURESANDBOXRESPONSE']._serialized_end=3095
+  _globals['_GETSANDBOXREQUEST']._serialized_start=3097
+  _globals['_GETSANDBOXREQUEST']._serialized_end=3161
+  _globals['_LISTSANDBOXESREQUEST']._serialized_start=3163
+  _globals['_LISTSANDBOXESREQUEST']._serialized_end=3287
+  _globals['_LISTSANDBOXESRESPONSE']._serialized_start=3289
+  _globals['_LISTSANDBOXESRESPONSE']._serialized_end=3389
+  _globals['_CHECKSANDBOXESREQUEST']._serialized_start=3391
+  _globals['_CHECKSANDBOXESREQUEST']._serialized_end=3460
+  _globals['_CHECKSANDBOXESRESPONSE']._serialized_start=3462
+  _globals['_CHECKSANDBOXESRESPONSE']._serialized_end=3505
+  _globals['_CAPTURESNAPSHOTREQUEST']._serialized_start=3508
+  _globals['_CAPTURESNAPSHOTREQUEST']._serialized_end=3844
+  _globals['_CAPTURESNAPSHOTREQUEST_PURPOSE']._serialized_start=3763
+  _globals['_CAPTURESNAPSHOTREQUEST_PURPOSE']._serialized_end=3806
+  _globals['_CAPTURESNAPSHOTREQUEST_SCRUB']._serialized_start=3808
+  _globals['_CAPTURESNAPSHOTREQUEST_SCRUB']._serialized_end=3844
+  _globals['_CAPTURESNAPSHOTRESPONSE']._serialized_start=3846
+  _globals['_CAPTURESNAPSHOTRESPONSE']._serialized_end=3957
+  _globals['_TERMINATESANDBOXREQUEST']._serialized_start=3959
+  _globals['_TERMINATESANDBOXREQUEST']._serialized_end=4045
+  _globals['_TERMINATESANDBOXRESPONSE']._serialized_start=4047
+  _globals['_TERMINATESANDBOXRESPONSE']._serialized_end=4107
+  _globals['_EXECCOMMANDREQUEST']._serialized_start=4110
+  _globals['_EXECCOMMANDREQUEST']._serialized_end=4337
+  _globals['_EXECCOMMANDREQUEST_ENVENTRY']._serialized_start=2788
+  _globals['_EXECCOMMANDREQUEST_ENVENTRY']._serialized_end=2830
+  _globals['_EXECCOMMANDRESPONSE']._serialized_start=4340
+  _globals['_EXECCOMMANDRESPONSE']._serialized_end=4483
+  _globals['_READFILESREQUEST']._serialized_start=4486
+  _globals['_READFILESREQUEST']._serialized_end=4633
+  _globals['_FILECHUNK']._serialized_start=4635
+  _globals['_FILECHUNK']._serialized_end=4755
+  _globals['_WRITESECRETFILESREQUEST']._serialized_start=4757
+  _globals['_WRITESECRETFILESREQUEST']._serialized_end=4878
+  _globals['_WRITESECRETFILESRESPONSE']._serialized_start=4880
+  _globals['_WRITESECRETFILESRESPONSE']._serialized_end=4921
+  _globals['_REPOCREDENTIAL']._serialized_start=4923
+  _globals['_REPOCREDENTIAL']._serialized_end=4990
+  _globals['_REFRESHCREDENTIALSREQUEST']._serialized_start=4993
+  _globals['_REFRESHCREDENTIALSREQUEST']._serialized_end=5218
+  _globals['_REFRESHCREDENTIALSRESPONSE']._serialized_start=5220
+  _globals['_REFRESHCREDENTIALSRESPONSE']._serialized_end=5306
+  _globals['_TESTSERVICECOMMANDSREQUEST']._serialized_start=5309
+  _globals['_TESTSERVICECOMMANDSREQUEST']._serialized_end=5465
+  _globals['_SERVICECOMMANDRESULT']._serialized_start=5467
+  _globals['_SERVICECOMMANDRESULT']._serialized_end=5557
+  _globals['_TESTSERVICECOMMANDSRESPONSE']._serialized_start=5559
+  _globals['_TESTSERVICECOMMANDSRESPONSE']._serialized_end=5651
+  _globals['_LISTPROVIDERSREQUEST']._serialized_start=5653
+  _globals['_LISTPROVIDERSREQUEST']._serialized_end=5675
+  _globals['_PROVIDERINFO']._serialized_start=5678
+  _globals['_PROVIDERINFO']._serialized_end=5881
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_start=5883
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_end=5989
+  _globals['_DESCRIBEBASESNAPSHOTREQUEST']._serialized_start=5991
+  _globals['_DESCRIBEBASESNAPSHOTREQUEST']._serialized_end=6038
+  _globals['_BASESNAPSHOTSPEC']._serialized_start=6040
+  _globals['_BASESNAPSHOTSPEC']._serialized_end=6120
+  _globals['_CREATEBASESNAPSHOTREQUEST']._serialized_start=6122
+  _globals['_CREATEBASESNAPSHOTREQUEST']._serialized_end=6188
+  _globals['_CREATEBASESNAPSHOTRESPONSE']._serialized_start=6190
+  _globals['_CREATEBASESNAPSHOTRESPONSE']._serialized_end=6248
+  _globals['_SANDBOXSERVICE']._serialized_start=6251
+  _globals['_SANDBOXSERVICE']._serialized_end=7847
 # @@protoc_insertion_point(module_scope)

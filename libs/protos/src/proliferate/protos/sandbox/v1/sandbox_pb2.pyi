@@ -3,6 +3,1490 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+import builtins as _builtins
+import sys
+import typing as _typing
+
+if sys.version_info >= (3, 11):
+    from typing import TypeAlias as _TypeAlias, Never as _Never
+else:
+    from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+@_typing.final
+class AgentConfig(_message.Message):
+    """--- shared shapes ---------------------------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_TYPE_FIELD_NUMBER: _builtins.int
+    MODEL_ID_FIELD_NUMBER: _builtins.int
+    REASONING_EFFORT_FIELD_NUMBER: _builtins.int
+    agent_type: _builtins.str
+    """"opencode" ("" = opencode)"""
+    model_id: _builtins.str
+    """canonical id (agent-contract.md §2.5); unknown → default"""
+    reasoning_effort: _builtins.str
+    """quick | normal | deep ("" = normal)"""
+    def __init__(
+        self,
+        *,
+        agent_type: _builtins.str = ...,
+        model_id: _builtins.str = ...,
+        reasoning_effort: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_type", b"agent_type", "model_id", b"model_id", "reasoning_effort", b"reasoning_effort"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgentConfig: _TypeAlias = AgentConfig  # noqa: Y015
+
+@_typing.final
+class RepoSpec(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPO_ID_FIELD_NUMBER: _builtins.int
+    CLONE_URL_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
+    WORKSPACE_PATH_FIELD_NUMBER: _builtins.int
+    BRANCH_FIELD_NUMBER: _builtins.int
+    repo_id: _builtins.str
+    clone_url: _builtins.str
+    """https:// (never with credentials in it)"""
+    token: _builtins.str
+    """secret: read by the git credential helper only"""
+    workspace_path: _builtins.str
+    """"." or relative segments of [A-Za-z0-9._-]"""
+    branch: _builtins.str
+    """"" = the default branch"""
+    def __init__(
+        self,
+        *,
+        repo_id: _builtins.str = ...,
+        clone_url: _builtins.str = ...,
+        token: _builtins.str = ...,
+        workspace_path: _builtins.str = ...,
+        branch: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch", b"branch", "clone_url", b"clone_url", "repo_id", b"repo_id", "token", b"token", "workspace_path", b"workspace_path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RepoSpec: _TypeAlias = RepoSpec  # noqa: Y015
+
+@_typing.final
+class LlmAccess(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BASE_URL_FIELD_NUMBER: _builtins.int
+    API_KEY_FIELD_NUMBER: _builtins.int
+    base_url: _builtins.str
+    """the llm_proxy URL as reachable from the sandbox"""
+    api_key: _builtins.str
+    """secret: the virtual key"""
+    def __init__(
+        self,
+        *,
+        base_url: _builtins.str = ...,
+        api_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key", "base_url", b"base_url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LlmAccess: _TypeAlias = LlmAccess  # noqa: Y015
+
+@_typing.final
+class GitIdentity(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    email: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        email: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GitIdentity: _TypeAlias = GitIdentity  # noqa: Y015
+
+@_typing.final
+class SecretFile(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_PATH_FIELD_NUMBER: _builtins.int
+    FILE_PATH_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    workspace_path: _builtins.str
+    """which repo folder ("." = ~/workspace)"""
+    file_path: _builtins.str
+    """relative path inside it, e.g. "app/.env.local" """
+    content: _builtins.bytes
+    """secret"""
+    def __init__(
+        self,
+        *,
+        workspace_path: _builtins.str = ...,
+        file_path: _builtins.str = ...,
+        content: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "file_path", b"file_path", "workspace_path", b"workspace_path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SecretFile: _TypeAlias = SecretFile  # noqa: Y015
+
+@_typing.final
+class ServiceCommand(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    COMMAND_FIELD_NUMBER: _builtins.int
+    CWD_FIELD_NUMBER: _builtins.int
+    WORKSPACE_PATH_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """[A-Za-z0-9][A-Za-z0-9_.-]{0,99}"""
+    command: _builtins.str
+    cwd: _builtins.str
+    """relative to the workspace path, no ".." """
+    workspace_path: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        command: _builtins.str = ...,
+        cwd: _builtins.str = ...,
+        workspace_path: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "cwd", b"cwd", "name", b"name", "workspace_path", b"workspace_path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServiceCommand: _TypeAlias = ServiceCommand  # noqa: Y015
+
+@_typing.final
+class SetupCommand(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    COMMAND_FIELD_NUMBER: _builtins.int
+    CWD_FIELD_NUMBER: _builtins.int
+    WORKSPACE_PATH_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    command: _builtins.str
+    cwd: _builtins.str
+    workspace_path: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        command: _builtins.str = ...,
+        cwd: _builtins.str = ...,
+        workspace_path: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "cwd", b"cwd", "name", b"name", "workspace_path", b"workspace_path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetupCommand: _TypeAlias = SetupCommand  # noqa: Y015
+
+@_typing.final
+class Capabilities(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAUSE_FIELD_NUMBER: _builtins.int
+    AUTO_PAUSE_FIELD_NUMBER: _builtins.int
+    MEMORY_SNAPSHOT_FIELD_NUMBER: _builtins.int
+    DOCKER_FIELD_NUMBER: _builtins.int
+    VSCODE_FIELD_NUMBER: _builtins.int
+    pause: _builtins.bool
+    auto_pause: _builtins.bool
+    memory_snapshot: _builtins.bool
+    docker: _builtins.bool
+    vscode: _builtins.bool
+    def __init__(
+        self,
+        *,
+        pause: _builtins.bool = ...,
+        auto_pause: _builtins.bool = ...,
+        memory_snapshot: _builtins.bool = ...,
+        docker: _builtins.bool = ...,
+        vscode: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_pause", b"auto_pause", "docker", b"docker", "memory_snapshot", b"memory_snapshot", "pause", b"pause", "vscode", b"vscode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Capabilities: _TypeAlias = Capabilities  # noqa: Y015
+
+@_typing.final
+class Sandbox(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    OPENCODE_URL_FIELD_NUMBER: _builtins.int
+    PREVIEW_URL_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    ISOLATION_FIELD_NUMBER: _builtins.int
+    PROMPT_MODE_FIELD_NUMBER: _builtins.int
+    RESTORE_OUTCOME_FIELD_NUMBER: _builtins.int
+    SOURCE_ARTIFACT_ID_FIELD_NUMBER: _builtins.int
+    TERMINATE_REASON_FIELD_NUMBER: _builtins.int
+    ERROR_CODE_FIELD_NUMBER: _builtins.int
+    ERROR_MESSAGE_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    READY_AT_FIELD_NUMBER: _builtins.int
+    PAUSED_AT_FIELD_NUMBER: _builtins.int
+    TERMINATED_AT_FIELD_NUMBER: _builtins.int
+    CAPABILITIES_FIELD_NUMBER: _builtins.int
+    BOOT_REPORT_JSON_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    organization_id: _builtins.str
+    session_id: _builtins.str
+    run_id: _builtins.str
+    provider: _builtins.str
+    """modal | e2b | local"""
+    status: _builtins.str
+    """provisioning | booting | ready | paused | terminating | terminated | failed"""
+    opencode_url: _builtins.str
+    """preview_url + "/_proliferate/agent" """
+    preview_url: _builtins.str
+    """the router; no secrets in it"""
+    isolation: _builtins.str
+    """local only: namespaced | bwrap | process"""
+    prompt_mode: _builtins.str
+    restore_outcome: _builtins.str
+    """fresh | restored | fallback_fresh"""
+    source_artifact_id: _builtins.str
+    terminate_reason: _builtins.str
+    error_code: _builtins.str
+    error_message: _builtins.str
+    """redacted"""
+    boot_report_json: _builtins.str
+    """step → {status, ms, detail}"""
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def ready_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def paused_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def terminated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def capabilities(self) -> Global___Capabilities: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        organization_id: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+        run_id: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        status: _builtins.str = ...,
+        opencode_url: _builtins.str = ...,
+        preview_url: _builtins.str = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        isolation: _builtins.str = ...,
+        prompt_mode: _builtins.str = ...,
+        restore_outcome: _builtins.str = ...,
+        source_artifact_id: _builtins.str = ...,
+        terminate_reason: _builtins.str = ...,
+        error_code: _builtins.str = ...,
+        error_message: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        ready_at: _timestamp_pb2.Timestamp | None = ...,
+        paused_at: _timestamp_pb2.Timestamp | None = ...,
+        terminated_at: _timestamp_pb2.Timestamp | None = ...,
+        capabilities: Global___Capabilities | None = ...,
+        boot_report_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "created_at", b"created_at", "expires_at", b"expires_at", "paused_at", b"paused_at", "ready_at", b"ready_at", "terminated_at", b"terminated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["boot_report_json", b"boot_report_json", "capabilities", b"capabilities", "created_at", b"created_at", "error_code", b"error_code", "error_message", b"error_message", "expires_at", b"expires_at", "id", b"id", "isolation", b"isolation", "opencode_url", b"opencode_url", "organization_id", b"organization_id", "paused_at", b"paused_at", "preview_url", b"preview_url", "prompt_mode", b"prompt_mode", "provider", b"provider", "ready_at", b"ready_at", "restore_outcome", b"restore_outcome", "run_id", b"run_id", "session_id", b"session_id", "source_artifact_id", b"source_artifact_id", "status", b"status", "terminate_reason", b"terminate_reason", "terminated_at", b"terminated_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Sandbox: _TypeAlias = Sandbox  # noqa: Y015
+
+@_typing.final
+class BootStep(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    MS_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    status: _builtins.str
+    """ok | skipped | failed | noted"""
+    ms: _builtins.int
+    detail: _builtins.str
+    """redacted"""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        status: _builtins.str = ...,
+        ms: _builtins.int = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "ms", b"ms", "name", b"name", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BootStep: _TypeAlias = BootStep  # noqa: Y015
+
+@_typing.final
+class BootSummary(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEPS_FIELD_NUMBER: _builtins.int
+    TOTAL_MS_FIELD_NUMBER: _builtins.int
+    total_ms: _builtins.int
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___BootStep]: ...
+    def __init__(
+        self,
+        *,
+        steps: _abc.Iterable[Global___BootStep] | None = ...,
+        total_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["steps", b"steps", "total_ms", b"total_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BootSummary: _TypeAlias = BootSummary  # noqa: Y015
+
+@_typing.final
+class RepoCommit(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPO_ID_FIELD_NUMBER: _builtins.int
+    WORKSPACE_PATH_FIELD_NUMBER: _builtins.int
+    COMMIT_SHA_FIELD_NUMBER: _builtins.int
+    repo_id: _builtins.str
+    workspace_path: _builtins.str
+    commit_sha: _builtins.str
+    def __init__(
+        self,
+        *,
+        repo_id: _builtins.str = ...,
+        workspace_path: _builtins.str = ...,
+        commit_sha: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commit_sha", b"commit_sha", "repo_id", b"repo_id", "workspace_path", b"workspace_path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RepoCommit: _TypeAlias = RepoCommit  # noqa: Y015
+
+@_typing.final
+class SnapshotArtifact(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SCRUBBED_FIELD_NUMBER: _builtins.int
+    REPO_COMMITS_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    SOURCE_SANDBOX_ID_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """the id other services store"""
+    kind: _builtins.str
+    """filesystem | pause | memory | base"""
+    scrubbed: _builtins.bool
+    status: _builtins.str
+    """creating | available | deleting | deleted | failed | expired"""
+    provider: _builtins.str
+    session_id: _builtins.str
+    source_sandbox_id: _builtins.str
+    size_bytes: _builtins.int
+    @_builtins.property
+    def repo_commits(self) -> _containers.RepeatedCompositeFieldContainer[Global___RepoCommit]: ...
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        scrubbed: _builtins.bool = ...,
+        repo_commits: _abc.Iterable[Global___RepoCommit] | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        status: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+        source_sandbox_id: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expires_at", b"expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expires_at", b"expires_at", "id", b"id", "kind", b"kind", "provider", b"provider", "repo_commits", b"repo_commits", "scrubbed", b"scrubbed", "session_id", b"session_id", "size_bytes", b"size_bytes", "source_sandbox_id", b"source_sandbox_id", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SnapshotArtifact: _TypeAlias = SnapshotArtifact  # noqa: Y015
+
+@_typing.final
+class EnsureSandboxRequest(_message.Message):
+    """--- EnsureSandbox ---------------------------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Mode:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _ModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[EnsureSandboxRequest._Mode.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        ENSURE: EnsureSandboxRequest._Mode.ValueType  # 0
+        """recover, resume or boot"""
+        FRESH: EnsureSandboxRequest._Mode.ValueType  # 1
+        """always a new sandbox"""
+
+    class Mode(_Mode, metaclass=_ModeEnumTypeWrapper): ...
+    ENSURE: EnsureSandboxRequest.Mode.ValueType  # 0
+    """recover, resume or boot"""
+    FRESH: EnsureSandboxRequest.Mode.ValueType  # 1
+    """always a new sandbox"""
+
+    @_typing.final
+    class EnvEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    CURRENT_SANDBOX_ID_FIELD_NUMBER: _builtins.int
+    PROMPT_MODE_FIELD_NUMBER: _builtins.int
+    SYSTEM_PROMPT_FIELD_NUMBER: _builtins.int
+    AGENT_FIELD_NUMBER: _builtins.int
+    REPOS_FIELD_NUMBER: _builtins.int
+    RESTORE_ARTIFACT_ID_FIELD_NUMBER: _builtins.int
+    ALLOW_FRESH_FALLBACK_FIELD_NUMBER: _builtins.int
+    ENV_FIELD_NUMBER: _builtins.int
+    LLM_FIELD_NUMBER: _builtins.int
+    SANDBOX_TOKEN_FIELD_NUMBER: _builtins.int
+    GIT_IDENTITY_FIELD_NUMBER: _builtins.int
+    SECRET_FILES_FIELD_NUMBER: _builtins.int
+    SERVICE_COMMANDS_FIELD_NUMBER: _builtins.int
+    AUTOSTART_SERVICES_FIELD_NUMBER: _builtins.int
+    SETUP_COMMANDS_FIELD_NUMBER: _builtins.int
+    TRIGGER_CONTEXT_JSON_FIELD_NUMBER: _builtins.int
+    TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    session_id: _builtins.str
+    run_id: _builtins.str
+    provider: _builtins.str
+    """"" = prior sandbox/artifact, else the default"""
+    mode: Global___EnsureSandboxRequest.Mode.ValueType
+    current_sandbox_id: _builtins.str
+    prompt_mode: _builtins.str
+    """setup | coding | automation | scratch"""
+    system_prompt: _builtins.str
+    restore_artifact_id: _builtins.str
+    allow_fresh_fallback: _builtins.bool
+    sandbox_token: _builtins.str
+    """secret: SANDBOX_MCP_AUTH_TOKEN"""
+    autostart_services: _builtins.bool
+    trigger_context_json: _builtins.bytes
+    """≤ 1 MiB, untrusted"""
+    timeout_seconds: _builtins.int
+    """0 = SANDBOX_TIMEOUT_SECONDS"""
+    @_builtins.property
+    def agent(self) -> Global___AgentConfig: ...
+    @_builtins.property
+    def repos(self) -> _containers.RepeatedCompositeFieldContainer[Global___RepoSpec]: ...
+    @_builtins.property
+    def env(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """secret values; reserved keys refused"""
+
+    @_builtins.property
+    def llm(self) -> Global___LlmAccess: ...
+    @_builtins.property
+    def git_identity(self) -> Global___GitIdentity: ...
+    @_builtins.property
+    def secret_files(self) -> _containers.RepeatedCompositeFieldContainer[Global___SecretFile]: ...
+    @_builtins.property
+    def service_commands(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceCommand]: ...
+    @_builtins.property
+    def setup_commands(self) -> _containers.RepeatedCompositeFieldContainer[Global___SetupCommand]: ...
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+        run_id: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        mode: Global___EnsureSandboxRequest.Mode.ValueType = ...,
+        current_sandbox_id: _builtins.str = ...,
+        prompt_mode: _builtins.str = ...,
+        system_prompt: _builtins.str = ...,
+        agent: Global___AgentConfig | None = ...,
+        repos: _abc.Iterable[Global___RepoSpec] | None = ...,
+        restore_artifact_id: _builtins.str = ...,
+        allow_fresh_fallback: _builtins.bool = ...,
+        env: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        llm: Global___LlmAccess | None = ...,
+        sandbox_token: _builtins.str = ...,
+        git_identity: Global___GitIdentity | None = ...,
+        secret_files: _abc.Iterable[Global___SecretFile] | None = ...,
+        service_commands: _abc.Iterable[Global___ServiceCommand] | None = ...,
+        autostart_services: _builtins.bool = ...,
+        setup_commands: _abc.Iterable[Global___SetupCommand] | None = ...,
+        trigger_context_json: _builtins.bytes = ...,
+        timeout_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "git_identity", b"git_identity", "llm", b"llm"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent", b"agent", "allow_fresh_fallback", b"allow_fresh_fallback", "autostart_services", b"autostart_services", "current_sandbox_id", b"current_sandbox_id", "env", b"env", "git_identity", b"git_identity", "llm", b"llm", "mode", b"mode", "organization_id", b"organization_id", "prompt_mode", b"prompt_mode", "provider", b"provider", "repos", b"repos", "restore_artifact_id", b"restore_artifact_id", "run_id", b"run_id", "sandbox_token", b"sandbox_token", "secret_files", b"secret_files", "service_commands", b"service_commands", "session_id", b"session_id", "setup_commands", b"setup_commands", "system_prompt", b"system_prompt", "timeout_seconds", b"timeout_seconds", "trigger_context_json", b"trigger_context_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnsureSandboxRequest: _TypeAlias = EnsureSandboxRequest  # noqa: Y015
+
+@_typing.final
+class EnsureSandboxResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SANDBOX_FIELD_NUMBER: _builtins.int
+    RECOVERED_FIELD_NUMBER: _builtins.int
+    RESUMED_FIELD_NUMBER: _builtins.int
+    RESTORE_OUTCOME_FIELD_NUMBER: _builtins.int
+    FALLBACK_REASON_FIELD_NUMBER: _builtins.int
+    AGENT_READY_FIELD_NUMBER: _builtins.int
+    BOOT_FIELD_NUMBER: _builtins.int
+    recovered: _builtins.bool
+    resumed: _builtins.bool
+    restore_outcome: _builtins.str
+    fallback_reason: _builtins.str
+    agent_ready: _builtins.bool
+    @_builtins.property
+    def sandbox(self) -> Global___Sandbox: ...
+    @_builtins.property
+    def boot(self) -> Global___BootSummary: ...
+    def __init__(
+        self,
+        *,
+        sandbox: Global___Sandbox | None = ...,
+        recovered: _builtins.bool = ...,
+        resumed: _builtins.bool = ...,
+        restore_outcome: _builtins.str = ...,
+        fallback_reason: _builtins.str = ...,
+        agent_ready: _builtins.bool = ...,
+        boot: Global___BootSummary | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["boot", b"boot", "sandbox", b"sandbox"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_ready", b"agent_ready", "boot", b"boot", "fallback_reason", b"fallback_reason", "recovered", b"recovered", "restore_outcome", b"restore_outcome", "resumed", b"resumed", "sandbox", b"sandbox"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnsureSandboxResponse: _TypeAlias = EnsureSandboxResponse  # noqa: Y015
+
+@_typing.final
+class GetSandboxRequest(_message.Message):
+    """--- reads -----------------------------------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    SANDBOX_ID_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    sandbox_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+        sandbox_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["organization_id", b"organization_id", "sandbox_id", b"sandbox_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSandboxRequest: _TypeAlias = GetSandboxRequest  # noqa: Y015
+
+@_typing.final
+class ListSandboxesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    STATUSES_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    session_id: _builtins.str
+    """optional filter"""
+    page_size: _builtins.int
+    """default 50, max 200"""
+    page_token: _builtins.str
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """empty = all"""
+
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+        statuses: _abc.Iterable[_builtins.str] | None = ...,
+        session_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["organization_id", b"organization_id", "page_size", b"page_size", "page_token", b"page_token", "session_id", b"session_id", "statuses", b"statuses"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSandboxesRequest: _TypeAlias = ListSandboxesRequest  # noqa: Y015
+
+@_typing.final
+class ListSandboxesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SANDBOXES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def sandboxes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Sandbox]: ...
+    def __init__(
+        self,
+        *,
+        sandboxes: _abc.Iterable[Global___Sandbox] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "sandboxes", b"sandboxes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSandboxesResponse: _TypeAlias = ListSandboxesResponse  # noqa: Y015
+
+@_typing.final
+class CheckSandboxesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    SANDBOX_IDS_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    @_builtins.property
+    def sandbox_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """≤ 500"""
+
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+        sandbox_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["organization_id", b"organization_id", "sandbox_ids", b"sandbox_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckSandboxesRequest: _TypeAlias = CheckSandboxesRequest  # noqa: Y015
+
+@_typing.final
+class CheckSandboxesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALIVE_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def alive_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """no side effects; a listing failure is UNAVAILABLE"""
+
+    def __init__(
+        self,
+        *,
+        alive_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alive_ids", b"alive_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckSandboxesResponse: _TypeAlias = CheckSandboxesResponse  # noqa: Y015
+
+@_typing.final
+class CaptureSnapshotRequest(_message.Message):
+    """--- snapshots -------------------------------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Purpose:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _PurposeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[CaptureSnapshotRequest._Purpose.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        SAVE: CaptureSnapshotRequest._Purpose.ValueType  # 0
+        """filesystem"""
+        PAUSE: CaptureSnapshotRequest._Purpose.ValueType  # 1
+        """memory, pause, filesystem"""
+        MIGRATE: CaptureSnapshotRequest._Purpose.ValueType  # 2
+        """memory, filesystem"""
+
+    class Purpose(_Purpose, metaclass=_PurposeEnumTypeWrapper): ...
+    SAVE: CaptureSnapshotRequest.Purpose.ValueType  # 0
+    """filesystem"""
+    PAUSE: CaptureSnapshotRequest.Purpose.ValueType  # 1
+    """memory, pause, filesystem"""
+    MIGRATE: CaptureSnapshotRequest.Purpose.ValueType  # 2
+    """memory, filesystem"""
+
+    class _Scrub:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _ScrubEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[CaptureSnapshotRequest._Scrub.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        STRICT: CaptureSnapshotRequest._Scrub.ValueType  # 0
+        BEST_EFFORT: CaptureSnapshotRequest._Scrub.ValueType  # 1
+
+    class Scrub(_Scrub, metaclass=_ScrubEnumTypeWrapper): ...
+    STRICT: CaptureSnapshotRequest.Scrub.ValueType  # 0
+    BEST_EFFORT: CaptureSnapshotRequest.Scrub.ValueType  # 1
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    SANDBOX_ID_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    SCRUB_FIELD_NUMBER: _builtins.int
+    REAPPLY_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    sandbox_id: _builtins.str
+    purpose: Global___CaptureSnapshotRequest.Purpose.ValueType
+    scrub: Global___CaptureSnapshotRequest.Scrub.ValueType
+    reapply: _builtins.bool
+    idempotency_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+        sandbox_id: _builtins.str = ...,
+        purpose: Global___CaptureSnapshotRequest.Purpose.ValueType = ...,
+        scrub: Global___CaptureSnapshotRequest.Scrub.ValueType = ...,
+        reapply: _builtins.bool = ...,
+        idempotency_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "organization_id", b"organization_id", "purpose", b"purpose", "reapply", b"reapply", "sandbox_id", b"sandbox_id", "scrub", b"scrub"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaptureSnapshotRequest: _TypeAlias = CaptureSnapshotRequest  # noqa: Y015
+
+@_typing.final
+class CaptureSnapshotResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ARTIFACT_FIELD_NUMBER: _builtins.int
+    SANDBOX_RETAINED_FIELD_NUMBER: _builtins.int
+    sandbox_retained: _builtins.bool
+    """only kind `pause`: do not terminate it"""
+    @_builtins.property
+    def artifact(self) -> Global___SnapshotArtifact: ...
+    def __init__(
+        self,
+        *,
+        artifact: Global___SnapshotArtifact | None = ...,
+        sandbox_retained: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "sandbox_retained", b"sandbox_retained"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaptureSnapshotResponse: _TypeAlias = CaptureSnapshotResponse  # noqa: Y015
+
+@_typing.final
+class TerminateSandboxRequest(_message.Message):
+    """--- terminate -------------------------------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    SANDBOX_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    sandbox_id: _builtins.str
+    reason: _builtins.str
+    """requested (default) | session_ended | expired"""
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+        sandbox_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["organization_id", b"organization_id", "reason", b"reason", "sandbox_id", b"sandbox_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TerminateSandboxRequest: _TypeAlias = TerminateSandboxRequest  # noqa: Y015
+
+@_typing.final
+class TerminateSandboxResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    accepted: _builtins.bool
+    """deferred: a capture holds the lease"""
+    status: _builtins.str
+    def __init__(
+        self,
+        *,
+        accepted: _builtins.bool = ...,
+        status: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TerminateSandboxResponse: _TypeAlias = TerminateSandboxResponse  # noqa: Y015
+
+@_typing.final
+class ExecCommandRequest(_message.Message):
+    """--- in-sandbox operations -------------------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class EnvEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    SANDBOX_ID_FIELD_NUMBER: _builtins.int
+    ARGV_FIELD_NUMBER: _builtins.int
+    CWD_FIELD_NUMBER: _builtins.int
+    ENV_FIELD_NUMBER: _builtins.int
+    TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    sandbox_id: _builtins.str
+    cwd: _builtins.str
+    """inside the home ("" = ~/workspace)"""
+    timeout_seconds: _builtins.int
+    """0 = 30, max 600"""
+    @_builtins.property
+    def argv(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """never shell-interpreted"""
+
+    @_builtins.property
+    def env(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+        sandbox_id: _builtins.str = ...,
+        argv: _abc.Iterable[_builtins.str] | None = ...,
+        cwd: _builtins.str = ...,
+        env: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        timeout_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["argv", b"argv", "cwd", b"cwd", "env", b"env", "organization_id", b"organization_id", "sandbox_id", b"sandbox_id", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExecCommandRequest: _TypeAlias = ExecCommandRequest  # noqa: Y015
+
+@_typing.final
+class ExecCommandResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXIT_CODE_FIELD_NUMBER: _builtins.int
+    STDOUT_FIELD_NUMBER: _builtins.int
+    STDERR_FIELD_NUMBER: _builtins.int
+    STDOUT_TRUNCATED_FIELD_NUMBER: _builtins.int
+    STDERR_TRUNCATED_FIELD_NUMBER: _builtins.int
+    TIMED_OUT_FIELD_NUMBER: _builtins.int
+    exit_code: _builtins.int
+    """124 on timeout"""
+    stdout: _builtins.str
+    """≤ 16 KiB, then "...[truncated]" """
+    stderr: _builtins.str
+    stdout_truncated: _builtins.bool
+    stderr_truncated: _builtins.bool
+    timed_out: _builtins.bool
+    def __init__(
+        self,
+        *,
+        exit_code: _builtins.int = ...,
+        stdout: _builtins.str = ...,
+        stderr: _builtins.str = ...,
+        stdout_truncated: _builtins.bool = ...,
+        stderr_truncated: _builtins.bool = ...,
+        timed_out: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exit_code", b"exit_code", "stderr", b"stderr", "stderr_truncated", b"stderr_truncated", "stdout", b"stdout", "stdout_truncated", b"stdout_truncated", "timed_out", b"timed_out"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExecCommandResponse: _TypeAlias = ExecCommandResponse  # noqa: Y015
+
+@_typing.final
+class ReadFilesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    SANDBOX_ID_FIELD_NUMBER: _builtins.int
+    FOLDER_FIELD_NUMBER: _builtins.int
+    MAX_FILES_FIELD_NUMBER: _builtins.int
+    MAX_FILE_BYTES_FIELD_NUMBER: _builtins.int
+    MAX_TOTAL_BYTES_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    sandbox_id: _builtins.str
+    folder: _builtins.str
+    """under the home: absolute (/home/user/…) or relative to ~/workspace"""
+    max_files: _builtins.int
+    """0 = 100 (max)"""
+    max_file_bytes: _builtins.int
+    """0 = 10 MiB (max)"""
+    max_total_bytes: _builtins.int
+    """0 = 50 MiB (max)"""
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+        sandbox_id: _builtins.str = ...,
+        folder: _builtins.str = ...,
+        max_files: _builtins.int = ...,
+        max_file_bytes: _builtins.int = ...,
+        max_total_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["folder", b"folder", "max_file_bytes", b"max_file_bytes", "max_files", b"max_files", "max_total_bytes", b"max_total_bytes", "organization_id", b"organization_id", "sandbox_id", b"sandbox_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadFilesRequest: _TypeAlias = ReadFilesRequest  # noqa: Y015
+
+@_typing.final
+class FileChunk(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATH_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    EOF_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    SKIPPED_FIELD_NUMBER: _builtins.int
+    SKIP_REASON_FIELD_NUMBER: _builtins.int
+    path: _builtins.str
+    """relative to the folder"""
+    data: _builtins.bytes
+    offset: _builtins.int
+    eof: _builtins.bool
+    """last chunk of this file"""
+    size: _builtins.int
+    skipped: _builtins.bool
+    """over a cap: listed, no data"""
+    skip_reason: _builtins.str
+    """max_files | max_file_bytes | max_total_bytes"""
+    def __init__(
+        self,
+        *,
+        path: _builtins.str = ...,
+        data: _builtins.bytes = ...,
+        offset: _builtins.int = ...,
+        eof: _builtins.bool = ...,
+        size: _builtins.int = ...,
+        skipped: _builtins.bool = ...,
+        skip_reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "eof", b"eof", "offset", b"offset", "path", b"path", "size", b"size", "skip_reason", b"skip_reason", "skipped", b"skipped"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FileChunk: _TypeAlias = FileChunk  # noqa: Y015
+
+@_typing.final
+class WriteSecretFilesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    SANDBOX_ID_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    sandbox_id: _builtins.str
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___SecretFile]: ...
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+        sandbox_id: _builtins.str = ...,
+        files: _abc.Iterable[Global___SecretFile] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["files", b"files", "organization_id", b"organization_id", "sandbox_id", b"sandbox_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WriteSecretFilesRequest: _TypeAlias = WriteSecretFilesRequest  # noqa: Y015
+
+@_typing.final
+class WriteSecretFilesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATHS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def paths(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """written, relative to ~/workspace"""
+
+    def __init__(
+        self,
+        *,
+        paths: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["paths", b"paths"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WriteSecretFilesResponse: _TypeAlias = WriteSecretFilesResponse  # noqa: Y015
+
+@_typing.final
+class RepoCredential(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPO_ID_FIELD_NUMBER: _builtins.int
+    CLONE_URL_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
+    repo_id: _builtins.str
+    clone_url: _builtins.str
+    token: _builtins.str
+    """secret"""
+    def __init__(
+        self,
+        *,
+        repo_id: _builtins.str = ...,
+        clone_url: _builtins.str = ...,
+        token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clone_url", b"clone_url", "repo_id", b"repo_id", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RepoCredential: _TypeAlias = RepoCredential  # noqa: Y015
+
+@_typing.final
+class RefreshCredentialsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    SANDBOX_ID_FIELD_NUMBER: _builtins.int
+    REPOS_FIELD_NUMBER: _builtins.int
+    SANDBOX_TOKEN_FIELD_NUMBER: _builtins.int
+    CLEAR_REPO_TOKENS_FIELD_NUMBER: _builtins.int
+    LLM_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    sandbox_id: _builtins.str
+    sandbox_token: _builtins.str
+    """secret; "" keeps the current one"""
+    clear_repo_tokens: _builtins.bool
+    @_builtins.property
+    def repos(self) -> _containers.RepeatedCompositeFieldContainer[Global___RepoCredential]:
+        """replaces git-credentials.json when non-empty or clear_repo_tokens"""
+
+    @_builtins.property
+    def llm(self) -> Global___LlmAccess:
+        """optional: a new virtual key"""
+
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+        sandbox_id: _builtins.str = ...,
+        repos: _abc.Iterable[Global___RepoCredential] | None = ...,
+        sandbox_token: _builtins.str = ...,
+        clear_repo_tokens: _builtins.bool = ...,
+        llm: Global___LlmAccess | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["llm", b"llm"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clear_repo_tokens", b"clear_repo_tokens", "llm", b"llm", "organization_id", b"organization_id", "repos", b"repos", "sandbox_id", b"sandbox_id", "sandbox_token", b"sandbox_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefreshCredentialsRequest: _TypeAlias = RefreshCredentialsRequest  # noqa: Y015
+
+@_typing.final
+class RefreshCredentialsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SANDBOX_TOKEN_REPLACED_FIELD_NUMBER: _builtins.int
+    REPO_CREDENTIALS_FIELD_NUMBER: _builtins.int
+    sandbox_token_replaced: _builtins.bool
+    repo_credentials: _builtins.int
+    def __init__(
+        self,
+        *,
+        sandbox_token_replaced: _builtins.bool = ...,
+        repo_credentials: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["repo_credentials", b"repo_credentials", "sandbox_token_replaced", b"sandbox_token_replaced"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefreshCredentialsResponse: _TypeAlias = RefreshCredentialsResponse  # noqa: Y015
+
+@_typing.final
+class TestServiceCommandsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    SANDBOX_ID_FIELD_NUMBER: _builtins.int
+    COMMANDS_FIELD_NUMBER: _builtins.int
+    TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
+    organization_id: _builtins.str
+    sandbox_id: _builtins.str
+    timeout_seconds: _builtins.int
+    """per command; 0 = 30, max 120"""
+    @_builtins.property
+    def commands(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceCommand]:
+        """≤ 10"""
+
+    def __init__(
+        self,
+        *,
+        organization_id: _builtins.str = ...,
+        sandbox_id: _builtins.str = ...,
+        commands: _abc.Iterable[Global___ServiceCommand] | None = ...,
+        timeout_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commands", b"commands", "organization_id", b"organization_id", "sandbox_id", b"sandbox_id", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TestServiceCommandsRequest: _TypeAlias = TestServiceCommandsRequest  # noqa: Y015
+
+@_typing.final
+class ServiceCommandResult(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    EXIT_CODE_FIELD_NUMBER: _builtins.int
+    OUTPUT_FIELD_NUMBER: _builtins.int
+    TIMED_OUT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    exit_code: _builtins.int
+    """124: still running at the timeout (a service), stopped"""
+    output: _builtins.str
+    """≤ 16 KiB, redacted"""
+    timed_out: _builtins.bool
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        exit_code: _builtins.int = ...,
+        output: _builtins.str = ...,
+        timed_out: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exit_code", b"exit_code", "name", b"name", "output", b"output", "timed_out", b"timed_out"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServiceCommandResult: _TypeAlias = ServiceCommandResult  # noqa: Y015
+
+@_typing.final
+class TestServiceCommandsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceCommandResult]: ...
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___ServiceCommandResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TestServiceCommandsResponse: _TypeAlias = TestServiceCommandsResponse  # noqa: Y015
+
+@_typing.final
+class ListProvidersRequest(_message.Message):
+    """--- providers -------------------------------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProvidersRequest: _TypeAlias = ListProvidersRequest  # noqa: Y015
+
+@_typing.final
+class ProviderInfo(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    IS_DEFAULT_FIELD_NUMBER: _builtins.int
+    CAPABILITIES_FIELD_NUMBER: _builtins.int
+    ISOLATION_FIELD_NUMBER: _builtins.int
+    HEALTHY_FIELD_NUMBER: _builtins.int
+    HEALTH_DETAIL_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    enabled: _builtins.bool
+    is_default: _builtins.bool
+    isolation: _builtins.str
+    """local only"""
+    healthy: _builtins.bool
+    health_detail: _builtins.str
+    namespace: _builtins.str
+    @_builtins.property
+    def capabilities(self) -> Global___Capabilities: ...
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        enabled: _builtins.bool = ...,
+        is_default: _builtins.bool = ...,
+        capabilities: Global___Capabilities | None = ...,
+        isolation: _builtins.str = ...,
+        healthy: _builtins.bool = ...,
+        health_detail: _builtins.str = ...,
+        namespace: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "enabled", b"enabled", "health_detail", b"health_detail", "healthy", b"healthy", "is_default", b"is_default", "isolation", b"isolation", "kind", b"kind", "namespace", b"namespace"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProviderInfo: _TypeAlias = ProviderInfo  # noqa: Y015
+
+@_typing.final
+class ListProvidersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDERS_FIELD_NUMBER: _builtins.int
+    DEFAULT_PROVIDER_FIELD_NUMBER: _builtins.int
+    default_provider: _builtins.str
+    @_builtins.property
+    def providers(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProviderInfo]: ...
+    def __init__(
+        self,
+        *,
+        providers: _abc.Iterable[Global___ProviderInfo] | None = ...,
+        default_provider: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["default_provider", b"default_provider", "providers", b"providers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProvidersResponse: _TypeAlias = ListProvidersResponse  # noqa: Y015
+
+@_typing.final
+class DescribeBaseSnapshotRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    provider: _builtins.str
+    def __init__(
+        self,
+        *,
+        provider: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DescribeBaseSnapshotRequest: _TypeAlias = DescribeBaseSnapshotRequest  # noqa: Y015
+
+@_typing.final
+class BaseSnapshotSpec(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUPPORTED_FIELD_NUMBER: _builtins.int
+    VERSION_KEY_FIELD_NUMBER: _builtins.int
+    PROVIDER_APP_FIELD_NUMBER: _builtins.int
+    supported: _builtins.bool
+    version_key: _builtins.str
+    provider_app: _builtins.str
+    def __init__(
+        self,
+        *,
+        supported: _builtins.bool = ...,
+        version_key: _builtins.str = ...,
+        provider_app: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["provider_app", b"provider_app", "supported", b"supported", "version_key", b"version_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BaseSnapshotSpec: _TypeAlias = BaseSnapshotSpec  # noqa: Y015
+
+@_typing.final
+class CreateBaseSnapshotRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    VERSION_KEY_FIELD_NUMBER: _builtins.int
+    provider: _builtins.str
+    version_key: _builtins.str
+    def __init__(
+        self,
+        *,
+        provider: _builtins.str = ...,
+        version_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["provider", b"provider", "version_key", b"version_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateBaseSnapshotRequest: _TypeAlias = CreateBaseSnapshotRequest  # noqa: Y015
+
+@_typing.final
+class CreateBaseSnapshotResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_SNAPSHOT_ID_FIELD_NUMBER: _builtins.int
+    provider_snapshot_id: _builtins.str
+    """our artifact id"""
+    def __init__(
+        self,
+        *,
+        provider_snapshot_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["provider_snapshot_id", b"provider_snapshot_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateBaseSnapshotResponse: _TypeAlias = CreateBaseSnapshotResponse  # noqa: Y015

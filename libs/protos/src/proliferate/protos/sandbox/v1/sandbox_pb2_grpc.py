@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from proliferate.protos.sandbox.v1 import sandbox_pb2 as proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -25,8 +26,11 @@ if _version_not_supported:
 
 
 class SandboxServiceStub:
-    """SandboxService: providers, sandbox boot and snapshot mechanics (sandbox-provider.md §4.2).
-    Methods are only ever added (fields optional first); each lands with the issue that builds it.
+    """SandboxService: providers, sandbox boot and snapshot mechanics (sandbox-provider.md §4.2–4.3).
+    Callers: gateway (every method but the base snapshot ones); repos (DescribeBaseSnapshot,
+    CreateBaseSnapshot). Every org-owned request carries organization_id; a sandbox of another
+    organization is NOT_FOUND. Fields marked "secret" are never stored, logged or returned.
+    Methods and fields are only ever added.
     """
 
     def __init__(self, channel):
@@ -35,16 +39,243 @@ class SandboxServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.EnsureSandbox = channel.unary_unary(
+                '/proliferate.sandbox.v1.SandboxService/EnsureSandbox',
+                request_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.EnsureSandboxRequest.SerializeToString,
+                response_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.EnsureSandboxResponse.FromString,
+                _registered_method=True)
+        self.GetSandbox = channel.unary_unary(
+                '/proliferate.sandbox.v1.SandboxService/GetSandbox',
+                request_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.GetSandboxRequest.SerializeToString,
+                response_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.Sandbox.FromString,
+                _registered_method=True)
+        self.ListSandboxes = channel.unary_unary(
+                '/proliferate.sandbox.v1.SandboxService/ListSandboxes',
+                request_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.ListSandboxesRequest.SerializeToString,
+                response_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.ListSandboxesResponse.FromString,
+                _registered_method=True)
+        self.CheckSandboxes = channel.unary_unary(
+                '/proliferate.sandbox.v1.SandboxService/CheckSandboxes',
+                request_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.CheckSandboxesRequest.SerializeToString,
+                response_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.CheckSandboxesResponse.FromString,
+                _registered_method=True)
+        self.CaptureSnapshot = channel.unary_unary(
+                '/proliferate.sandbox.v1.SandboxService/CaptureSnapshot',
+                request_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.CaptureSnapshotRequest.SerializeToString,
+                response_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.CaptureSnapshotResponse.FromString,
+                _registered_method=True)
+        self.TerminateSandbox = channel.unary_unary(
+                '/proliferate.sandbox.v1.SandboxService/TerminateSandbox',
+                request_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.TerminateSandboxRequest.SerializeToString,
+                response_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.TerminateSandboxResponse.FromString,
+                _registered_method=True)
+        self.ExecCommand = channel.unary_unary(
+                '/proliferate.sandbox.v1.SandboxService/ExecCommand',
+                request_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.ExecCommandRequest.SerializeToString,
+                response_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.ExecCommandResponse.FromString,
+                _registered_method=True)
+        self.ReadFiles = channel.unary_stream(
+                '/proliferate.sandbox.v1.SandboxService/ReadFiles',
+                request_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.ReadFilesRequest.SerializeToString,
+                response_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.FileChunk.FromString,
+                _registered_method=True)
+        self.WriteSecretFiles = channel.unary_unary(
+                '/proliferate.sandbox.v1.SandboxService/WriteSecretFiles',
+                request_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.WriteSecretFilesRequest.SerializeToString,
+                response_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.WriteSecretFilesResponse.FromString,
+                _registered_method=True)
+        self.RefreshCredentials = channel.unary_unary(
+                '/proliferate.sandbox.v1.SandboxService/RefreshCredentials',
+                request_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.RefreshCredentialsRequest.SerializeToString,
+                response_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.RefreshCredentialsResponse.FromString,
+                _registered_method=True)
+        self.TestServiceCommands = channel.unary_unary(
+                '/proliferate.sandbox.v1.SandboxService/TestServiceCommands',
+                request_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.TestServiceCommandsRequest.SerializeToString,
+                response_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.TestServiceCommandsResponse.FromString,
+                _registered_method=True)
+        self.ListProviders = channel.unary_unary(
+                '/proliferate.sandbox.v1.SandboxService/ListProviders',
+                request_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.ListProvidersRequest.SerializeToString,
+                response_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.ListProvidersResponse.FromString,
+                _registered_method=True)
+        self.DescribeBaseSnapshot = channel.unary_unary(
+                '/proliferate.sandbox.v1.SandboxService/DescribeBaseSnapshot',
+                request_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.DescribeBaseSnapshotRequest.SerializeToString,
+                response_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.BaseSnapshotSpec.FromString,
+                _registered_method=True)
+        self.CreateBaseSnapshot = channel.unary_unary(
+                '/proliferate.sandbox.v1.SandboxService/CreateBaseSnapshot',
+                request_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.CreateBaseSnapshotRequest.SerializeToString,
+                response_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.CreateBaseSnapshotResponse.FromString,
+                _registered_method=True)
 
 
 class SandboxServiceServicer:
-    """SandboxService: providers, sandbox boot and snapshot mechanics (sandbox-provider.md §4.2).
-    Methods are only ever added (fields optional first); each lands with the issue that builds it.
+    """SandboxService: providers, sandbox boot and snapshot mechanics (sandbox-provider.md §4.2–4.3).
+    Callers: gateway (every method but the base snapshot ones); repos (DescribeBaseSnapshot,
+    CreateBaseSnapshot). Every org-owned request carries organization_id; a sandbox of another
+    organization is NOT_FOUND. Fields marked "secret" are never stored, logged or returned.
+    Methods and fields are only ever added.
     """
+
+    def EnsureSandbox(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSandbox(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSandboxes(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckSandboxes(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CaptureSnapshot(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TerminateSandbox(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExecCommand(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadFiles(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WriteSecretFiles(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefreshCredentials(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TestServiceCommands(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListProviders(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeBaseSnapshot(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateBaseSnapshot(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
 
 def add_SandboxServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'EnsureSandbox': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnsureSandbox,
+                    request_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.EnsureSandboxRequest.FromString,
+                    response_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.EnsureSandboxResponse.SerializeToString,
+            ),
+            'GetSandbox': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSandbox,
+                    request_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.GetSandboxRequest.FromString,
+                    response_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.Sandbox.SerializeToString,
+            ),
+            'ListSandboxes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSandboxes,
+                    request_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.ListSandboxesRequest.FromString,
+                    response_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.ListSandboxesResponse.SerializeToString,
+            ),
+            'CheckSandboxes': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckSandboxes,
+                    request_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.CheckSandboxesRequest.FromString,
+                    response_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.CheckSandboxesResponse.SerializeToString,
+            ),
+            'CaptureSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.CaptureSnapshot,
+                    request_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.CaptureSnapshotRequest.FromString,
+                    response_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.CaptureSnapshotResponse.SerializeToString,
+            ),
+            'TerminateSandbox': grpc.unary_unary_rpc_method_handler(
+                    servicer.TerminateSandbox,
+                    request_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.TerminateSandboxRequest.FromString,
+                    response_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.TerminateSandboxResponse.SerializeToString,
+            ),
+            'ExecCommand': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExecCommand,
+                    request_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.ExecCommandRequest.FromString,
+                    response_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.ExecCommandResponse.SerializeToString,
+            ),
+            'ReadFiles': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadFiles,
+                    request_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.ReadFilesRequest.FromString,
+                    response_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.FileChunk.SerializeToString,
+            ),
+            'WriteSecretFiles': grpc.unary_unary_rpc_method_handler(
+                    servicer.WriteSecretFiles,
+                    request_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.WriteSecretFilesRequest.FromString,
+                    response_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.WriteSecretFilesResponse.SerializeToString,
+            ),
+            'RefreshCredentials': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshCredentials,
+                    request_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.RefreshCredentialsRequest.FromString,
+                    response_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.RefreshCredentialsResponse.SerializeToString,
+            ),
+            'TestServiceCommands': grpc.unary_unary_rpc_method_handler(
+                    servicer.TestServiceCommands,
+                    request_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.TestServiceCommandsRequest.FromString,
+                    response_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.TestServiceCommandsResponse.SerializeToString,
+            ),
+            'ListProviders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProviders,
+                    request_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.ListProvidersRequest.FromString,
+                    response_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.ListProvidersResponse.SerializeToString,
+            ),
+            'DescribeBaseSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeBaseSnapshot,
+                    request_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.DescribeBaseSnapshotRequest.FromString,
+                    response_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.BaseSnapshotSpec.SerializeToString,
+            ),
+            'CreateBaseSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateBaseSnapshot,
+                    request_deserializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.CreateBaseSnapshotRequest.FromString,
+                    response_serializer=proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.CreateBaseSnapshotResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'proliferate.sandbox.v1.SandboxService', rpc_method_handlers)
@@ -54,6 +285,387 @@ def add_SandboxServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class SandboxService:
-    """SandboxService: providers, sandbox boot and snapshot mechanics (sandbox-provider.md §4.2).
-    Methods are only ever added (fields optional first); each lands with the issue that builds it.
+    """SandboxService: providers, sandbox boot and snapshot mechanics (sandbox-provider.md §4.2–4.3).
+    Callers: gateway (every method but the base snapshot ones); repos (DescribeBaseSnapshot,
+    CreateBaseSnapshot). Every org-owned request carries organization_id; a sandbox of another
+    organization is NOT_FOUND. Fields marked "secret" are never stored, logged or returned.
+    Methods and fields are only ever added.
     """
+
+    @staticmethod
+    def EnsureSandbox(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.sandbox.v1.SandboxService/EnsureSandbox',
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.EnsureSandboxRequest.SerializeToString,
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.EnsureSandboxResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSandbox(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.sandbox.v1.SandboxService/GetSandbox',
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.GetSandboxRequest.SerializeToString,
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.Sandbox.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSandboxes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.sandbox.v1.SandboxService/ListSandboxes',
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.ListSandboxesRequest.SerializeToString,
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.ListSandboxesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckSandboxes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.sandbox.v1.SandboxService/CheckSandboxes',
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.CheckSandboxesRequest.SerializeToString,
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.CheckSandboxesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CaptureSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.sandbox.v1.SandboxService/CaptureSnapshot',
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.CaptureSnapshotRequest.SerializeToString,
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.CaptureSnapshotResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TerminateSandbox(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.sandbox.v1.SandboxService/TerminateSandbox',
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.TerminateSandboxRequest.SerializeToString,
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.TerminateSandboxResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExecCommand(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.sandbox.v1.SandboxService/ExecCommand',
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.ExecCommandRequest.SerializeToString,
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.ExecCommandResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadFiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/proliferate.sandbox.v1.SandboxService/ReadFiles',
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.ReadFilesRequest.SerializeToString,
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.FileChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WriteSecretFiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.sandbox.v1.SandboxService/WriteSecretFiles',
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.WriteSecretFilesRequest.SerializeToString,
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.WriteSecretFilesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshCredentials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.sandbox.v1.SandboxService/RefreshCredentials',
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.RefreshCredentialsRequest.SerializeToString,
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.RefreshCredentialsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TestServiceCommands(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.sandbox.v1.SandboxService/TestServiceCommands',
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.TestServiceCommandsRequest.SerializeToString,
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.TestServiceCommandsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProviders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.sandbox.v1.SandboxService/ListProviders',
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.ListProvidersRequest.SerializeToString,
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.ListProvidersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeBaseSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.sandbox.v1.SandboxService/DescribeBaseSnapshot',
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.DescribeBaseSnapshotRequest.SerializeToString,
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.BaseSnapshotSpec.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateBaseSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proliferate.sandbox.v1.SandboxService/CreateBaseSnapshot',
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.CreateBaseSnapshotRequest.SerializeToString,
+            proliferate_dot_sandbox_dot_v1_dot_sandbox__pb2.CreateBaseSnapshotResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

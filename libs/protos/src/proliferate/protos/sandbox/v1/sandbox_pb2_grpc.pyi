@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from proliferate.protos.sandbox.v1 import sandbox_pb2 as _sandbox_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -26,28 +27,161 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class SandboxServiceStub:
-    """SandboxService: providers, sandbox boot and snapshot mechanics (sandbox-provider.md §4.2).
-    Methods are only ever added (fields optional first); each lands with the issue that builds it.
+    """SandboxService: providers, sandbox boot and snapshot mechanics (sandbox-provider.md §4.2–4.3).
+    Callers: gateway (every method but the base snapshot ones); repos (DescribeBaseSnapshot,
+    CreateBaseSnapshot). Every org-owned request carries organization_id; a sandbox of another
+    organization is NOT_FOUND. Fields marked "secret" are never stored, logged or returned.
+    Methods and fields are only ever added.
     """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> SandboxServiceAsyncStub: ...
+    EnsureSandbox: _grpc.UnaryUnaryMultiCallable[_sandbox_pb2.EnsureSandboxRequest, _sandbox_pb2.EnsureSandboxResponse]
+    GetSandbox: _grpc.UnaryUnaryMultiCallable[_sandbox_pb2.GetSandboxRequest, _sandbox_pb2.Sandbox]
+    ListSandboxes: _grpc.UnaryUnaryMultiCallable[_sandbox_pb2.ListSandboxesRequest, _sandbox_pb2.ListSandboxesResponse]
+    CheckSandboxes: _grpc.UnaryUnaryMultiCallable[_sandbox_pb2.CheckSandboxesRequest, _sandbox_pb2.CheckSandboxesResponse]
+    CaptureSnapshot: _grpc.UnaryUnaryMultiCallable[_sandbox_pb2.CaptureSnapshotRequest, _sandbox_pb2.CaptureSnapshotResponse]
+    TerminateSandbox: _grpc.UnaryUnaryMultiCallable[_sandbox_pb2.TerminateSandboxRequest, _sandbox_pb2.TerminateSandboxResponse]
+    ExecCommand: _grpc.UnaryUnaryMultiCallable[_sandbox_pb2.ExecCommandRequest, _sandbox_pb2.ExecCommandResponse]
+    ReadFiles: _grpc.UnaryStreamMultiCallable[_sandbox_pb2.ReadFilesRequest, _sandbox_pb2.FileChunk]
+    WriteSecretFiles: _grpc.UnaryUnaryMultiCallable[_sandbox_pb2.WriteSecretFilesRequest, _sandbox_pb2.WriteSecretFilesResponse]
+    RefreshCredentials: _grpc.UnaryUnaryMultiCallable[_sandbox_pb2.RefreshCredentialsRequest, _sandbox_pb2.RefreshCredentialsResponse]
+    TestServiceCommands: _grpc.UnaryUnaryMultiCallable[_sandbox_pb2.TestServiceCommandsRequest, _sandbox_pb2.TestServiceCommandsResponse]
+    ListProviders: _grpc.UnaryUnaryMultiCallable[_sandbox_pb2.ListProvidersRequest, _sandbox_pb2.ListProvidersResponse]
+    DescribeBaseSnapshot: _grpc.UnaryUnaryMultiCallable[_sandbox_pb2.DescribeBaseSnapshotRequest, _sandbox_pb2.BaseSnapshotSpec]
+    CreateBaseSnapshot: _grpc.UnaryUnaryMultiCallable[_sandbox_pb2.CreateBaseSnapshotRequest, _sandbox_pb2.CreateBaseSnapshotResponse]
 
 @_typing.type_check_only
 class SandboxServiceAsyncStub(SandboxServiceStub):
-    """SandboxService: providers, sandbox boot and snapshot mechanics (sandbox-provider.md §4.2).
-    Methods are only ever added (fields optional first); each lands with the issue that builds it.
+    """SandboxService: providers, sandbox boot and snapshot mechanics (sandbox-provider.md §4.2–4.3).
+    Callers: gateway (every method but the base snapshot ones); repos (DescribeBaseSnapshot,
+    CreateBaseSnapshot). Every org-owned request carries organization_id; a sandbox of another
+    organization is NOT_FOUND. Fields marked "secret" are never stored, logged or returned.
+    Methods and fields are only ever added.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
+    EnsureSandbox: _aio.UnaryUnaryMultiCallable[_sandbox_pb2.EnsureSandboxRequest, _sandbox_pb2.EnsureSandboxResponse]  # type: ignore[assignment]
+    GetSandbox: _aio.UnaryUnaryMultiCallable[_sandbox_pb2.GetSandboxRequest, _sandbox_pb2.Sandbox]  # type: ignore[assignment]
+    ListSandboxes: _aio.UnaryUnaryMultiCallable[_sandbox_pb2.ListSandboxesRequest, _sandbox_pb2.ListSandboxesResponse]  # type: ignore[assignment]
+    CheckSandboxes: _aio.UnaryUnaryMultiCallable[_sandbox_pb2.CheckSandboxesRequest, _sandbox_pb2.CheckSandboxesResponse]  # type: ignore[assignment]
+    CaptureSnapshot: _aio.UnaryUnaryMultiCallable[_sandbox_pb2.CaptureSnapshotRequest, _sandbox_pb2.CaptureSnapshotResponse]  # type: ignore[assignment]
+    TerminateSandbox: _aio.UnaryUnaryMultiCallable[_sandbox_pb2.TerminateSandboxRequest, _sandbox_pb2.TerminateSandboxResponse]  # type: ignore[assignment]
+    ExecCommand: _aio.UnaryUnaryMultiCallable[_sandbox_pb2.ExecCommandRequest, _sandbox_pb2.ExecCommandResponse]  # type: ignore[assignment]
+    ReadFiles: _aio.UnaryStreamMultiCallable[_sandbox_pb2.ReadFilesRequest, _sandbox_pb2.FileChunk]  # type: ignore[assignment]
+    WriteSecretFiles: _aio.UnaryUnaryMultiCallable[_sandbox_pb2.WriteSecretFilesRequest, _sandbox_pb2.WriteSecretFilesResponse]  # type: ignore[assignment]
+    RefreshCredentials: _aio.UnaryUnaryMultiCallable[_sandbox_pb2.RefreshCredentialsRequest, _sandbox_pb2.RefreshCredentialsResponse]  # type: ignore[assignment]
+    TestServiceCommands: _aio.UnaryUnaryMultiCallable[_sandbox_pb2.TestServiceCommandsRequest, _sandbox_pb2.TestServiceCommandsResponse]  # type: ignore[assignment]
+    ListProviders: _aio.UnaryUnaryMultiCallable[_sandbox_pb2.ListProvidersRequest, _sandbox_pb2.ListProvidersResponse]  # type: ignore[assignment]
+    DescribeBaseSnapshot: _aio.UnaryUnaryMultiCallable[_sandbox_pb2.DescribeBaseSnapshotRequest, _sandbox_pb2.BaseSnapshotSpec]  # type: ignore[assignment]
+    CreateBaseSnapshot: _aio.UnaryUnaryMultiCallable[_sandbox_pb2.CreateBaseSnapshotRequest, _sandbox_pb2.CreateBaseSnapshotResponse]  # type: ignore[assignment]
 
 class SandboxServiceServicer(metaclass=_abc_1.ABCMeta):
-    """SandboxService: providers, sandbox boot and snapshot mechanics (sandbox-provider.md §4.2).
-    Methods are only ever added (fields optional first); each lands with the issue that builds it.
+    """SandboxService: providers, sandbox boot and snapshot mechanics (sandbox-provider.md §4.2–4.3).
+    Callers: gateway (every method but the base snapshot ones); repos (DescribeBaseSnapshot,
+    CreateBaseSnapshot). Every org-owned request carries organization_id; a sandbox of another
+    organization is NOT_FOUND. Fields marked "secret" are never stored, logged or returned.
+    Methods and fields are only ever added.
     """
 
-    ...
+    @_abc_1.abstractmethod
+    def EnsureSandbox(
+        self,
+        request: _sandbox_pb2.EnsureSandboxRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sandbox_pb2.EnsureSandboxResponse, _abc.Awaitable[_sandbox_pb2.EnsureSandboxResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetSandbox(
+        self,
+        request: _sandbox_pb2.GetSandboxRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sandbox_pb2.Sandbox, _abc.Awaitable[_sandbox_pb2.Sandbox]]: ...
+
+    @_abc_1.abstractmethod
+    def ListSandboxes(
+        self,
+        request: _sandbox_pb2.ListSandboxesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sandbox_pb2.ListSandboxesResponse, _abc.Awaitable[_sandbox_pb2.ListSandboxesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CheckSandboxes(
+        self,
+        request: _sandbox_pb2.CheckSandboxesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sandbox_pb2.CheckSandboxesResponse, _abc.Awaitable[_sandbox_pb2.CheckSandboxesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CaptureSnapshot(
+        self,
+        request: _sandbox_pb2.CaptureSnapshotRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sandbox_pb2.CaptureSnapshotResponse, _abc.Awaitable[_sandbox_pb2.CaptureSnapshotResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def TerminateSandbox(
+        self,
+        request: _sandbox_pb2.TerminateSandboxRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sandbox_pb2.TerminateSandboxResponse, _abc.Awaitable[_sandbox_pb2.TerminateSandboxResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ExecCommand(
+        self,
+        request: _sandbox_pb2.ExecCommandRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sandbox_pb2.ExecCommandResponse, _abc.Awaitable[_sandbox_pb2.ExecCommandResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ReadFiles(
+        self,
+        request: _sandbox_pb2.ReadFilesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_sandbox_pb2.FileChunk], _abc.AsyncIterator[_sandbox_pb2.FileChunk]]: ...
+
+    @_abc_1.abstractmethod
+    def WriteSecretFiles(
+        self,
+        request: _sandbox_pb2.WriteSecretFilesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sandbox_pb2.WriteSecretFilesResponse, _abc.Awaitable[_sandbox_pb2.WriteSecretFilesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RefreshCredentials(
+        self,
+        request: _sandbox_pb2.RefreshCredentialsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sandbox_pb2.RefreshCredentialsResponse, _abc.Awaitable[_sandbox_pb2.RefreshCredentialsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def TestServiceCommands(
+        self,
+        request: _sandbox_pb2.TestServiceCommandsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sandbox_pb2.TestServiceCommandsResponse, _abc.Awaitable[_sandbox_pb2.TestServiceCommandsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListProviders(
+        self,
+        request: _sandbox_pb2.ListProvidersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sandbox_pb2.ListProvidersResponse, _abc.Awaitable[_sandbox_pb2.ListProvidersResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DescribeBaseSnapshot(
+        self,
+        request: _sandbox_pb2.DescribeBaseSnapshotRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sandbox_pb2.BaseSnapshotSpec, _abc.Awaitable[_sandbox_pb2.BaseSnapshotSpec]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateBaseSnapshot(
+        self,
+        request: _sandbox_pb2.CreateBaseSnapshotRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sandbox_pb2.CreateBaseSnapshotResponse, _abc.Awaitable[_sandbox_pb2.CreateBaseSnapshotResponse]]: ...
 
 def add_SandboxServiceServicer_to_server(servicer: SandboxServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

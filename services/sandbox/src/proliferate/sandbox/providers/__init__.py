@@ -1,0 +1,1 @@
+"""Compute providers behind one interface (`base.SandboxProvider`): local, Modal, E2B."""

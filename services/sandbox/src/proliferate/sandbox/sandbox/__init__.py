@@ -1,0 +1,1 @@
+"""The sandbox domain: rows, the boot pipeline, in-sandbox operations, termination."""

@@ -1,0 +1,1 @@
+"""The snapshot domain: artifacts (capture, restore checks, base builds, deletion, GC)."""

@@ -1,0 +1,1 @@
+"""Usage metering: contiguous compute intervals for billing (§5.8)."""
