@@ -31,7 +31,10 @@ from proliferate.sandbox_mcp.supervisor_auth import agent_auth_headers, agent_en
 
 POLL_S = 0.2
 STOP_GRACE_S = 10.0
-READY_PROBE_TIMEOUT_S = 3.0  # a probe that lands while OpenCode is still starting may hang
+# A probe that lands while OpenCode is still starting may never be answered: give up on it
+# quickly and send a fresh one, allowing slower answers as time passes.
+READY_PROBE_TIMEOUT_S = 3.0
+READY_PROBE_FIRST_TIMEOUT_S = 0.3
 
 
 class ProcessRunner:
@@ -129,18 +132,20 @@ class ProcessRunner:
         if not self.spec.ready_http_path or port is None:
             return
         url = f"http://127.0.0.1:{port}{self.spec.ready_http_path}"
-        delay = 0.2
-        timeout = aiohttp.ClientTimeout(total=READY_PROBE_TIMEOUT_S)
-        async with aiohttp.ClientSession(timeout=timeout) as http:
+        delay = 0.1
+        probe_timeout = READY_PROBE_FIRST_TIMEOUT_S
+        async with aiohttp.ClientSession() as http:
             while proc.returncode is None:
                 with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                     headers = agent_auth_headers(self.rt) if self.spec.name == "agent" else {}
-                    async with http.get(url, headers=headers) as res:
+                    limit = aiohttp.ClientTimeout(total=probe_timeout)
+                    async with http.get(url, headers=headers, timeout=limit) as res:
                         if res.status < 500:
                             self.rt.boot.process(self.spec.name, ready=True, ready_at=now_iso())
                             return
                 await asyncio.sleep(delay)
-                delay = min(delay * 1.5, 2.0)
+                delay = min(delay * 1.5, 1.0)
+                probe_timeout = min(probe_timeout * 1.5, READY_PROBE_TIMEOUT_S)
 
     async def restart(self) -> None:
         """Restart now (new env), without counting it as a crash."""
