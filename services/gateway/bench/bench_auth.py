@@ -2,7 +2,9 @@
 
 The gateway and auth run as their own processes. Measured, at 1 and 50 concurrent clients:
 - `GET /healthz` (no authentication) against `GET /v1/auth/me` with a sign-in token whose
-  principal is cached (authentication = a cache hit; `/me` then asks auth for the user);
+  principal is cached (authentication = a cache hit; `/me` then asks auth for the user), over
+  kept-alive connections; and auth's `GetMe` called straight over gRPC at the same concurrency,
+  so what the gateway adds besides that call shows;
 - the authentication step alone on a cache hit, in-process (credential → principal);
 - sign-in with a wrong password against an unknown email (auth.md §10.5: same answer, same
   time), 50 each, straight to auth with production argon2id parameters (t=3, 64 MiB, p=4).
@@ -20,13 +22,16 @@ import sys
 import time
 from pathlib import Path
 
+import aiohttp
 import httpx
+from google.protobuf.empty_pb2 import Empty
 from proliferate.auth.token.signing import SigningKeys
 from proliferate.devkit.bench import BenchEnv, percentile, summarize_ms
 from proliferate.devkit.infra import free_port
 from proliferate.gateway.edge.authentication.authenticator import Authenticator
 from proliferate.gateway.edge.authentication.cache import PrincipalCache
 from proliferate.gateway.edge.authentication.credentials import Credential, CredentialKind, Source
+from proliferate.gateway.edge.authentication.principal import principal_of
 from proliferate.kit.errors import RemoteError
 from proliferate.kit.principal import Principal, PrincipalKind
 from proliferate.kit.rpc import ServiceClient, ServiceCredentials
@@ -67,18 +72,54 @@ async def wait_http(url: str, timeout: float = 60.0) -> None:
 
 
 async def load(base: str, path: str, headers: dict[str, str], concurrency: int, total: int) -> list[float]:
+    """`total` GETs from `concurrency` clients over one warm keep-alive connection each."""
     latencies: list[float] = []
-    per_client = total // concurrency
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(base, headers=headers, connector=connector) as session:
 
-    async def client_loop() -> None:
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
-            for _ in range(per_client):
+        async def get() -> float:
+            started = time.perf_counter()
+            async with session.get(path) as response:
+                body = await response.read()
+                assert response.status == 200, body[:200]
+            return time.perf_counter() - started
+
+        await asyncio.gather(*(get() for _ in range(concurrency)))  # open the connections
+
+        async def client_loop() -> None:
+            for _ in range(total // concurrency):
+                latencies.append(await get())
+
+        await asyncio.gather(*(client_loop() for _ in range(concurrency)))
+    return latencies
+
+
+async def get_me_direct(auth_address: str, token: str, concurrency: int, total: int) -> list[float]:
+    """Auth's `GetMe` for the same token, straight over gRPC: the part of `/me` that is not the
+    gateway's."""
+    client = ServiceClient("gateway", "auth", auth_address, ServiceCredentials(SECRET), default_timeout=30)
+    stub = auth_pb2_grpc.AuthServiceStub(client.channel)
+    latencies: list[float] = []
+    try:
+        reply = await client.call(
+            stub.Authenticate,
+            pb.AuthenticateRequest(
+                credential=token, kind=pb.AuthenticateRequest.SIGN_IN, client=pb.ClientInfo(ip="127.0.0.1")
+            ),
+        )
+        principal = principal_of(reply)
+
+        async def client_loop(count: int) -> None:
+            for _ in range(count):
                 started = time.perf_counter()
-                response = await client.get(path)
+                await client.call(stub.GetMe, Empty(), principal=principal)
                 latencies.append(time.perf_counter() - started)
-                assert response.status_code == 200, response.text
 
-    await asyncio.gather(*(client_loop() for _ in range(concurrency)))
+        await asyncio.gather(*(client_loop(WARMUP // concurrency or 1) for _ in range(concurrency)))
+        latencies.clear()
+        await asyncio.gather(*(client_loop(total // concurrency) for _ in range(concurrency)))
+    finally:
+        await client.close()
     return latencies
 
 
@@ -182,12 +223,15 @@ async def main(env: BenchEnv) -> None:
             await load(base, "/v1/auth/me", bearer, concurrency, WARMUP)
             health = await load(base, "/healthz", {}, concurrency, REQUESTS)
             me = await load(base, "/v1/auth/me", bearer, concurrency, REQUESTS)
+            direct = await get_me_direct(f"127.0.0.1:{auth_port}", token, concurrency, REQUESTS)
             print(f"{concurrency:>2} client(s)  GET /healthz       {summarize_ms(health)}")
             print(f"{concurrency:>2} client(s)  GET /v1/auth/me    {summarize_ms(me)}")
+            print(f"{concurrency:>2} client(s)  auth GetMe (gRPC)  {summarize_ms(direct)}")
             p50 = (percentile(me, 50) - percentile(health, 50)) * 1000
             p99 = (percentile(me, 99) - percentile(health, 99)) * 1000
-            note = "(authentication + auth's GetMe)"
-            print(f"             /me - /healthz: p50 +{p50:.2f} ms · p99 +{p99:.2f} ms {note}")
+            print(f"             /me - /healthz: p50 +{p50:.2f} ms · p99 +{p99:.2f} ms (authn + GetMe)")
+            rest = p50 - percentile(direct, 50) * 1000
+            print(f"             /me - /healthz - GetMe: p50 {rest:+.2f} ms (authentication, routing, JSON)")
         hit = await cache_hit_latency()
         print(
             f"authentication on a cache hit (in-process): p50 {percentile(hit, 50) * 1e6:.1f} µs · "

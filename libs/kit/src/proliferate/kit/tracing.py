@@ -64,8 +64,16 @@ def _otlp_exporter(endpoint: str) -> SpanExporter:  # pragma: no cover - needs a
     return exporter
 
 
+_tracer: tuple[object, trace.Tracer] | None = None
+
+
 def tracer() -> trace.Tracer:
-    return trace.get_tracer(_TRACER_NAME)
+    # Made once per provider: `get_tracer` builds a new Tracer each call (hot in every request).
+    global _tracer
+    provider = trace.get_tracer_provider()
+    if _tracer is None or _tracer[0] is not provider:
+        _tracer = (provider, trace.get_tracer(_TRACER_NAME))
+    return _tracer[1]
 
 
 def inject(carrier: MutableMapping[str, str]) -> MutableMapping[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -12,6 +13,10 @@ def import_litellm() -> ModuleType:
     """litellm with its bundled price table (no download), no telemetry, chat-completions bridging."""
     os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     os.environ.setdefault("LITELLM_TELEMETRY", "False")
+    # litellm's Anthropic adapter looks for the router of litellm's own proxy server by importing
+    # it on every call; without that server's extras the import fails after ~100 ms, each time.
+    # We are the proxy: None in sys.modules makes that import fail at once.
+    sys.modules.setdefault("litellm.proxy.proxy_server", None)  # type: ignore[arg-type]
     import litellm
 
     litellm.telemetry = False
