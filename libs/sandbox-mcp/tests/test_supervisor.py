@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -24,6 +26,56 @@ class TestStartGating:
         await box.wait_api()
         proc = await box.wait_process("agent", lambda p: p.get("ready") is True)
         assert proc["state"] == "running"
+
+    async def test_probes_lost_while_the_agent_starts_do_not_hold_readiness(
+        self, bare_sandbox: Sandbox, tmp_path: Path
+    ) -> None:
+        # Like OpenCode at start: the first requests are accepted and never answered.
+        sandbox = bare_sandbox
+        stats = tmp_path / "agent-stats.json"
+        sandbox.write_config(processes=[_agent_losing_first_requests(sandbox.ports["agent"], stats, lost=2)])
+        sandbox.write_env()
+        await sandbox.wait_api()
+        proc = await sandbox.wait_process("agent", lambda p: p.get("ready") is True)
+        assert proc["state"] == "running"
+
+        async def all_probes_closed() -> bool:
+            seen = json.loads(stats.read_text()) if stats.exists() else {}
+            return seen.get("lost") == 2 and seen.get("open") == 0
+
+        # Once ready, the supervisor drops the probes still waiting and sends no more.
+        await until(all_probes_closed, 10, lambda: f"agent saw {stats.read_text()}")
+        settled = json.loads(stats.read_text())["connections"]
+        await asyncio.sleep(0.5)
+        assert json.loads(stats.read_text())["connections"] == settled
+
+
+def _agent_losing_first_requests(port: int, stats: Path, lost: int) -> dict[str, object]:
+    script = f"""
+import asyncio, json
+seen = {{"connections": 0, "open": 0, "lost": 0}}
+def save():
+    open({str(stats)!r}, "w").write(json.dumps(seen))
+async def handle(reader, writer):
+    seen["connections"] += 1; seen["open"] += 1; save()
+    try:
+        await reader.readuntil(b"\\r\\n\\r\\n")
+        if seen["lost"] < {lost}:
+            seen["lost"] += 1; save()
+            await reader.read()  # never answered: held until the prober hangs up
+        else:
+            writer.write(b"HTTP/1.1 200 OK\\r\\ncontent-length: 2\\r\\nconnection: close\\r\\n\\r\\n[]")
+            await writer.drain()
+    except Exception:
+        pass
+    finally:
+        writer.close(); seen["open"] -= 1; save()
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", {port})
+    await server.serve_forever()
+asyncio.run(main())
+"""
+    return fake_agent(port, argv=[sys.executable, "-c", script])
 
 
 async def _api_stays_down(box: Sandbox) -> None:

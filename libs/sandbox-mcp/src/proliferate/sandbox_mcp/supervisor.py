@@ -31,10 +31,13 @@ from proliferate.sandbox_mcp.supervisor_auth import agent_auth_headers, agent_en
 
 POLL_S = 0.2
 STOP_GRACE_S = 10.0
-# A probe that lands while OpenCode is still starting may never be answered: give up on it
-# quickly and send a fresh one, allowing slower answers as time passes.
-READY_PROBE_TIMEOUT_S = 3.0
-READY_PROBE_FIRST_TIMEOUT_S = 0.3
+# A probe that lands while OpenCode is still starting may never be answered, and a loaded
+# machine answers late: probes overlap (a new one every interval, each with a long timeout,
+# the first answer wins), so neither a lost probe nor a slow answer delays readiness.
+READY_PROBE_TIMEOUT_S = 5.0
+READY_PROBE_INTERVAL_S = 0.1
+READY_PROBE_FAST_WINDOW_S = 10.0  # then, for a slow start, intervals grow to 1 s
+READY_PROBE_MAX_OUTSTANDING = 16
 
 
 class ProcessRunner:
@@ -132,20 +135,41 @@ class ProcessRunner:
         if not self.spec.ready_http_path or port is None:
             return
         url = f"http://127.0.0.1:{port}{self.spec.ready_http_path}"
-        delay = 0.1
-        probe_timeout = READY_PROBE_FIRST_TIMEOUT_S
+        started = time.monotonic()
+        interval, next_probe = READY_PROBE_INTERVAL_S, started
+        pending: set[asyncio.Task[bool]] = set()
         async with aiohttp.ClientSession() as http:
-            while proc.returncode is None:
-                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                    headers = agent_auth_headers(self.rt) if self.spec.name == "agent" else {}
-                    limit = aiohttp.ClientTimeout(total=probe_timeout)
-                    async with http.get(url, headers=headers, timeout=limit) as res:
-                        if res.status < 500:
-                            self.rt.boot.process(self.spec.name, ready=True, ready_at=now_iso())
-                            return
-                await asyncio.sleep(delay)
-                delay = min(delay * 1.5, 1.0)
-                probe_timeout = min(probe_timeout * 1.5, READY_PROBE_TIMEOUT_S)
+            try:
+                while proc.returncode is None:
+                    now = time.monotonic()
+                    if now >= next_probe and len(pending) < READY_PROBE_MAX_OUTSTANDING:
+                        pending.add(asyncio.create_task(self._probe_once(http, url)))
+                        next_probe = now + interval
+                        if now - started > READY_PROBE_FAST_WINDOW_S:
+                            interval = min(interval * 1.5, 1.0)
+                    wait = max(next_probe - time.monotonic(), 0.01)
+                    if not pending:  # every probe so far was refused at once
+                        await asyncio.sleep(wait)
+                        continue
+                    done, pending = await asyncio.wait(
+                        pending, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if any(task.result() for task in done):
+                        self.rt.boot.process(self.spec.name, ready=True, ready_at=now_iso())
+                        return
+            finally:
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _probe_once(self, http: aiohttp.ClientSession, url: str) -> bool:
+        headers = agent_auth_headers(self.rt) if self.spec.name == "agent" else {}
+        limit = aiohttp.ClientTimeout(total=READY_PROBE_TIMEOUT_S)
+        try:
+            async with http.get(url, headers=headers, timeout=limit) as res:
+                return res.status < 500
+        except (aiohttp.ClientError, TimeoutError):
+            return False
 
     async def restart(self) -> None:
         """Restart now (new env), without counting it as a crash."""

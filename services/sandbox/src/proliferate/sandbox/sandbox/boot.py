@@ -458,6 +458,10 @@ async def supervisor_status(provider: SandboxProvider, ps: ProviderSandbox) -> d
     return doc if isinstance(doc, dict) else {}
 
 
+FAST_PROBE_S = 0.1
+FAST_PROBE_WINDOW_S = 10.0
+
+
 async def probe_agent(
     opencode_url: str,
     token: str,
@@ -467,9 +471,10 @@ async def probe_agent(
 ) -> bool | str:
     """True once the agent answers; False at the end of the budget; or the reason `check`
     gives for giving up early."""
-    deadline = time.monotonic() + budget_s
-    delay = 0.2
-    next_check = time.monotonic() + 2.0
+    started = time.monotonic()
+    deadline = started + budget_s
+    delay = FAST_PROBE_S
+    next_check = started + 2.0
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_S) as client:
         while True:
@@ -486,7 +491,10 @@ async def probe_agent(
             if remaining <= 0:
                 return False
             await asyncio.sleep(min(delay, remaining))
-            delay = min(delay * 1.5, 2.0)
+            # Every probe interval is added to the boot the user waits for: probe often while a
+            # normal boot would end, back off only for a slow one.
+            if time.monotonic() - started > FAST_PROBE_WINDOW_S:
+                delay = min(delay * 1.5, 2.0)
 
 
 def command_list(commands: Sequence[Command]) -> list[Command]:
