@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import shlex
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +36,7 @@ from proliferate.sandbox.providers.base import (
 )
 from proliferate.sandbox.providers.e2b.port import E2BPort
 from proliferate.sandbox.providers.remote import RemoteProvider
-from proliferate.sandbox.providers.retry import DELAYS, retrying
+from proliferate.sandbox.providers.retry import DELAYS, retrying, vendor_errors
 
 HANDLE_TIMEOUT_S = 60
 
@@ -58,24 +58,8 @@ def _errors() -> dict[str, tuple[type[BaseException], ...]]:
     }
 
 
-@contextlib.contextmanager
-def e2b_errors(operation: str) -> Iterator[None]:
-    """The one place E2B's exceptions become `ProviderError`s (retryable or permanent)."""
-    kinds = _errors()
-    try:
-        yield
-    except ProviderError:
-        raise
-    except kinds["gone"] as exc:
-        raise SandboxGone("e2b", operation, f"{type(exc).__name__}: {exc}") from None
-    except kinds["permanent"] as exc:
-        raise ProviderError("e2b", operation, f"{type(exc).__name__}: {exc}", retryable=False) from None
-    except kinds["timeout"] as exc:
-        raise ProviderError("e2b", operation, f"timed out: {exc}", retryable=True) from None
-    except kinds["retryable"] as exc:
-        raise ProviderError("e2b", operation, f"{type(exc).__name__}: {exc}", retryable=True) from None
-    except kinds["other"] as exc:
-        raise ProviderError("e2b", operation, f"{type(exc).__name__}: {exc}", retryable=False) from None
+def e2b_errors(operation: str) -> contextlib.AbstractContextManager[None]:
+    return vendor_errors("e2b", operation, _errors())
 
 
 class E2BProvider(RemoteProvider):

@@ -9,7 +9,7 @@ marks the artifact.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,7 +35,7 @@ from proliferate.sandbox.providers.base import (
 )
 from proliferate.sandbox.providers.modal.port import ModalPort
 from proliferate.sandbox.providers.remote import RemoteProvider
-from proliferate.sandbox.providers.retry import DELAYS, retrying
+from proliferate.sandbox.providers.retry import DELAYS, retrying, vendor_errors
 
 log = get_logger("proliferate.sandbox.modal")
 
@@ -76,31 +76,14 @@ def _errors() -> dict[str, tuple[type[BaseException], ...]]:
             e.InternalFailure,
             e.ServiceError,
             e.ResourceExhaustedError,
+            OSError,  # the gRPC transport underneath
         ),
         "other": (e.Error,),
     }
 
 
-@contextlib.contextmanager
-def modal_errors(operation: str) -> Iterator[None]:
-    """The one place Modal's exceptions become `ProviderError`s (retryable or permanent)."""
-    kinds = _errors()
-    try:
-        yield
-    except ProviderError:
-        raise
-    except kinds["gone"] as exc:
-        raise SandboxGone("modal", operation, f"{type(exc).__name__}: {exc}") from None
-    except kinds["permanent"] as exc:
-        raise ProviderError("modal", operation, f"{type(exc).__name__}: {exc}", retryable=False) from None
-    except kinds["timeout"] as exc:
-        raise ProviderError("modal", operation, f"timed out: {exc}", retryable=True) from None
-    except kinds["retryable"] as exc:
-        raise ProviderError("modal", operation, f"{type(exc).__name__}: {exc}", retryable=True) from None
-    except OSError as exc:
-        raise ProviderError("modal", operation, f"{type(exc).__name__}: {exc}", retryable=True) from None
-    except kinds["other"] as exc:
-        raise ProviderError("modal", operation, f"{type(exc).__name__}: {exc}", retryable=False) from None
+def modal_errors(operation: str) -> contextlib.AbstractContextManager[None]:
+    return vendor_errors("modal", operation, _errors())
 
 
 class ModalProvider(RemoteProvider):
