@@ -21,7 +21,13 @@ from proliferate.devkit.pytest_plugin import TEST_SERVICE_AUTH_SECRET
 from proliferate.kit.errors import RemoteError
 from proliferate.kit.settings import load_settings
 from proliferate.sandbox.bootstrap import build_providers
-from proliferate.sandbox.providers.base import ArtifactKind, ArtifactRef, ArtifactUnusable, CreateRequest
+from proliferate.sandbox.providers.base import (
+    ArtifactKind,
+    ArtifactRef,
+    ArtifactUnusable,
+    CreateRequest,
+    ProviderError,
+)
 from proliferate.sandbox.providers.local import archive, files
 from proliferate.sandbox.providers.local.provider import LocalProvider
 from proliferate.sandbox.settings import ProviderConfigError, Settings
@@ -289,3 +295,33 @@ class TestHosts:
                 pb.ExecCommandRequest(organization_id=org, sandbox_id=str(sandbox_id), argv=["true"]),
             )
         assert (err.value.kind.value, err.value.code) == ("failed_precondition", "wrong_host")
+
+
+class TestDiskLimit:
+    async def test_a_home_over_the_disk_limit_is_reported_and_cannot_be_snapshotted(self, root: Path) -> None:
+        provider = build_providers(
+            settings(
+                root,
+                SANDBOX_LOCAL_ISOLATION="process",
+                SANDBOX_LOCAL_ALLOW_UNISOLATED="true",
+                SANDBOX_LOCAL_MAX_DISK_MB="16",
+            )
+        ).get("local")
+        assert isinstance(provider, LocalProvider)
+        small = await provider.create(
+            CreateRequest(sandbox_id="small", purpose="session", timeout_s=60, port_base=41000)
+        )
+        big = await provider.create(
+            CreateRequest(sandbox_id="big", purpose="session", timeout_s=60, port_base=41008)
+        )
+        try:
+            (Path(big.home_dir) / "workspace" / "data.bin").write_bytes(b"\0" * (20 * 1024 * 1024))
+            (Path(small.home_dir) / "workspace" / "data.bin").write_bytes(b"\0" * (4 * 1024 * 1024))
+            over = await provider.over_limits([small, big])
+            assert list(over) == ["big"] and "over the 16 MB limit" in over["big"]
+            with pytest.raises(ProviderError) as err:
+                await provider.snapshot(big, ArtifactKind.FILESYSTEM)
+            assert "limits_exceeded" in err.value.message
+        finally:
+            for box in (small, big):
+                await provider.terminate(box)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from proliferate.kit.ids import uuid7
@@ -82,6 +83,39 @@ class TestReaper:
             "CheckSandboxes", pb.CheckSandboxesRequest(organization_id=org, sandbox_ids=[booted.sandbox.id])
         )
         assert list(alive.alive_ids) == []
+
+    async def test_a_sandbox_over_its_limits_is_terminated_limits_exceeded(
+        self, service: Harness, org: str
+    ) -> None:
+        over = await service.call("EnsureSandbox", ensure_request(org))
+        fine = await service.call("EnsureSandbox", ensure_request(org))
+        provider = service.ctx.providers.get("e2b")
+        asked: list[list[str]] = []
+
+        async def over_limits(refs: list[Any]) -> dict[str, str]:
+            # What the local provider answers for a home past SANDBOX_LOCAL_MAX_DISK_MB
+            # (measured in tests/providers/test_local.py).
+            asked.append(sorted(r.sandbox_id for r in refs))
+            return {over.sandbox.id: "home is 21000 MB, over the 20480 MB limit"}
+
+        provider.over_limits = over_limits  # type: ignore[method-assign]
+        await SandboxJobs(service.ctx).reap()
+        assert asked == [sorted([over.sandbox.id, fine.sandbox.id])]
+        got = await service.call(
+            "GetSandbox", pb.GetSandboxRequest(organization_id=org, sandbox_id=over.sandbox.id)
+        )
+        assert (got.status, got.terminate_reason) == ("terminated", "limits_exceeded")
+        kept = await service.call(
+            "GetSandbox", pb.GetSandboxRequest(organization_id=org, sandbox_id=fine.sandbox.id)
+        )
+        assert kept.status == "ready"
+        rows = await execute(
+            service, "SELECT payload FROM outbox WHERE subject = 'proliferate.sandbox.sandbox.terminated'"
+        )
+        terminated = [ev.SandboxTerminated.FromString(bytes(r[0])) for r in rows]
+        assert [(e.sandbox_id, e.reason) for e in terminated if e.sandbox_id == over.sandbox.id] == [
+            (over.sandbox.id, "limits_exceeded")
+        ]
 
     async def test_replica_killed_mid_boot_then_ensure_after_lease_expiry(
         self, service: Harness, org: str

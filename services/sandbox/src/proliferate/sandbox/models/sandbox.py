@@ -27,6 +27,7 @@ TERMINATE_REASONS = (
     "boot_failed",
     "orphan",
     "org_deleted",
+    "limits_exceeded",
 )
 
 

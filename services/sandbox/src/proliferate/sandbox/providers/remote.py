@@ -44,6 +44,9 @@ class RemoteProvider:
     async def _write_raw(self, ps: ProviderSandbox, path: str, data: bytes) -> None:
         raise NotImplementedError
 
+    async def over_limits(self, refs: Sequence[ProviderSandbox]) -> dict[str, str]:
+        return {}  # Modal and E2B enforce their own disk quotas
+
     async def _read_raw(self, ps: ProviderSandbox, path: str) -> bytes | None:
         raise NotImplementedError
 

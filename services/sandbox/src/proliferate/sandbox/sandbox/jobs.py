@@ -30,6 +30,7 @@ class SandboxJobs:
         now = datetime.now(UTC)
         await self._expire(now)
         await self._liveness(now)
+        await self._limits()
         await self.finish_terminating(now - timedelta(seconds=30))
         await self._abandoned_boots(now)
         await self._deferred(now)
@@ -71,6 +72,32 @@ class SandboxJobs:
                         current = await repo.get_unscoped(row.id)
                         if current is not None:
                             await lifecycle.to_lost(session, current)
+
+    async def _limits(self) -> None:
+        """A ready or paused sandbox over its provider's limits (a local home past
+        `SANDBOX_LOCAL_MAX_DISK_MB`) is terminated `limits_exceeded`: it can no longer be
+        snapshotted, and the host's disk is shared by every sandbox on it."""
+        for name in self.ctx.providers.names():
+            provider = self.ctx.providers.get(name)
+            async with self.ctx.db.unit_of_work() as session:
+                rows = await SandboxRepository(session).live_with_provider(name)
+            rows = [
+                r
+                for r in rows
+                if r.status in ("ready", "paused") and r.provider_namespace == provider.namespace
+            ]
+            if not rows:
+                continue
+            try:
+                over = await provider.over_limits([self.ctx.handle(r) for r in rows])
+            except ProviderError as exc:
+                log.warning("sandbox.reaper_limits_failed", provider=name, error=exc.message)
+                continue
+            for row in rows:
+                reason = over.get(str(row.id))
+                if reason is not None:
+                    log.warning("sandbox.limits_exceeded", sandbox_id=str(row.id), reason=reason)
+                    await self.terminator.terminate(row.organization_id, row.id, "limits_exceeded")
 
     async def finish_terminating(self, older_than: datetime | None = None) -> int:
         """Rows a consumer or a failed call left `terminating`: call the provider, confirm."""

@@ -153,9 +153,12 @@ def _walk(base: Path, root: Path) -> Iterator[Path]:
                 yield path
 
 
-def tree_size(path: Path) -> int:
+def tree_size(path: Path, exclude: Path | None = None) -> int:
+    """Bytes of the files under `path`, links not followed, the `exclude` subtree left out."""
     total = 0
-    for dirpath, _, filenames in os.walk(path, followlinks=False):
+    for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
+        if exclude is not None:
+            dirnames[:] = [d for d in dirnames if Path(dirpath, d) != exclude]
         for name in filenames:
             try:
                 total += os.lstat(os.path.join(dirpath, name)).st_size

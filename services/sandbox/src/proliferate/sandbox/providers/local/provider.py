@@ -631,14 +631,9 @@ class LocalProvider:
                 await asyncio.to_thread(processes.freeze, ps.sandbox_id, root)
             return ProviderArtifact(ArtifactKind.PAUSE, f"pause:{ps.sandbox_id}:{uuid7()}")
         home = self._dir(ps.sandbox_id) / "home"
-        size_mb = await asyncio.to_thread(files.tree_size, home) // (1024 * 1024)
-        if size_mb > self.config.max_disk_mb:
-            raise ProviderError(
-                self.kind.value,
-                "snapshot",
-                f"home is {size_mb} MB, over the {self.config.max_disk_mb} MB limit (limits_exceeded)",
-                retryable=False,
-            )
+        over = await self._over_disk_limit(ps.sandbox_id)
+        if over is not None:
+            raise ProviderError(self.kind.value, "snapshot", f"{over} (limits_exceeded)", retryable=False)
         name = f"{uuid7()}.tar.zst"
         async with self._locked(ps.sandbox_id):
             frozen = await asyncio.to_thread(processes.freeze, ps.sandbox_id, root)
@@ -653,6 +648,25 @@ class LocalProvider:
             finally:
                 processes.signal_all(frozen, signal.SIGCONT)
         return ProviderArtifact(kind, name, size_bytes=info.size_bytes, sha256=info.sha256)
+
+    async def over_limits(self, refs: Sequence[ProviderSandbox]) -> dict[str, str]:
+        """The sandboxes whose home holds more than `SANDBOX_LOCAL_MAX_DISK_MB`, with why."""
+        over: dict[str, str] = {}
+        for ps in refs:
+            reason = await self._over_disk_limit(ps.sandbox_id)
+            if reason is not None:
+                over[ps.sandbox_id] = reason
+        return over
+
+    async def _over_disk_limit(self, sandbox_id: str) -> str | None:
+        # The base layer's modules are the tool cache's, not the user's (archives leave them out).
+        home = self._dir(sandbox_id) / "home"
+        if not home.is_dir():
+            return None
+        size_mb = await asyncio.to_thread(files.tree_size, home, home / MODULES) // (1024 * 1024)
+        if size_mb <= self.config.max_disk_mb:
+            return None
+        return f"home is {size_mb} MB, over the {self.config.max_disk_mb} MB limit"
 
     async def resume(self, ps: ProviderSandbox) -> ProviderSandbox:
         root = self._root(ps.sandbox_id)
