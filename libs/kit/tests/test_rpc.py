@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,7 +15,9 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from joserfc import jwt
 from joserfc.jwk import OctKey
+from proliferate.devkit.pytest_plugin import session_log_path
 from proliferate.kit.errors import ErrorKind, NotFound, RemoteError
+from proliferate.kit.logs import bind_context, clear_context, configure_logging, get_logger
 from proliferate.kit.principal import Principal, PrincipalKind
 from proliferate.kit.rpc import (
     ERROR_CODE_KEY,
@@ -41,6 +45,7 @@ class ProbeServicer:
             raise RuntimeError(f"database password {SECRET} leaked?")
         if request["id"] == "slow":
             await asyncio.sleep(2)
+        get_logger("proliferate.test.probe").info("probe_found", id=request["id"])
         reply = struct_pb2.Struct()
         caller = current_caller()
         reply.update(
@@ -208,3 +213,26 @@ class TestHealth:
             await server.set_serving(False)
             reply = await stub.Check(health_pb2.HealthCheckRequest(service="auth"), timeout=2)
             assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class TestRequestId:
+    async def test_the_callers_request_id_is_in_the_servers_log_lines(self, server: GrpcServer) -> None:
+        stream = io.StringIO()
+        configure_logging("probe", "debug", stream=stream)
+        probe = client(server)
+        try:
+            bind_context(request_id="req-7f3a.1")
+            await probe.call(find_method(probe.channel), request("with-id"))
+            bind_context(request_id="not a request id; DROP")
+            await probe.call(find_method(probe.channel), request("bad-id"))
+        finally:
+            clear_context(["request_id"])
+            await probe.close()
+            configure_logging("test", "debug", stream=open(session_log_path(), "a", buffering=1))  # noqa: SIM115
+        found = {
+            line["id"]: line
+            for line in map(json.loads, stream.getvalue().splitlines())
+            if line.get("event") == "probe_found"
+        }
+        assert found["with-id"]["request_id"] == "req-7f3a.1"
+        assert "request_id" not in found["bad-id"]

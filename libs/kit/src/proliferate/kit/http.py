@@ -20,13 +20,11 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from proliferate.kit import tracing
 from proliferate.kit.errors import DomainError, http_status
-from proliferate.kit.ids import uuid7
+from proliferate.kit.ids import REQUEST_ID_HEADER, uuid7, valid_request_id
 from proliferate.kit.logs import bind_context, clear_context, get_logger, redact
 
 log = get_logger("proliferate.kit.http")
 
-REQUEST_ID_HEADER = "x-request-id"
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _STATUS_CODES = {
     400: "bad_request",
     401: "unauthenticated",
@@ -149,7 +147,7 @@ class RequestContextMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         incoming = headers.get(REQUEST_ID_HEADER, "")
-        request_id = incoming if _REQUEST_ID_RE.match(incoming) else str(uuid7())
+        request_id = incoming if valid_request_id(incoming) else str(uuid7())
         scope.setdefault("state", {})["request_id"] = request_id
         method = scope.get("method", "GET")
         path = scope.get("path", "")

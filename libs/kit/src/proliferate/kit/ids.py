@@ -1,11 +1,17 @@
-"""Identifiers: UUIDv7 (time-ordered) for rows and events."""
+"""Identifiers: UUIDv7 (time-ordered) for rows and events; request ids as they travel."""
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import uuid
+
+# An edge takes the caller's `x-request-id` when it looks like one; it travels on as gRPC
+# metadata under the same name and is bound into every log line as `request_id`.
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 _lock = threading.Lock()
 _last_ms = 0
@@ -41,3 +47,7 @@ def derived_id(namespace: uuid.UUID | str, *parts: object) -> uuid.UUID:
     write or publish carries the same id and is de-duplicated."""
     ns = namespace if isinstance(namespace, uuid.UUID) else uuid.uuid5(uuid.NAMESPACE_URL, namespace)
     return uuid.uuid5(ns, "/".join(str(p) for p in parts))
+
+
+def valid_request_id(value: str) -> bool:
+    return bool(_REQUEST_ID_RE.match(value))

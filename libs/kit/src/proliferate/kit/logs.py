@@ -210,6 +210,11 @@ def bind_context(**values: Any) -> None:
     structlog.contextvars.bind_contextvars(**values)
 
 
+def context_value(key: str) -> Any:
+    """A value bound with `bind_context` in this task (None when unbound)."""
+    return structlog.contextvars.get_contextvars().get(key)
+
+
 def clear_context(keys: Iterable[str] | None = None) -> None:
     if keys is None:
         structlog.contextvars.clear_contextvars()

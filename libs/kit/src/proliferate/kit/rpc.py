@@ -42,7 +42,8 @@ from proliferate.kit.errors import (
     grpc_status,
     kind_from_grpc,
 )
-from proliferate.kit.logs import bind_context, clear_context, get_logger, redact
+from proliferate.kit.ids import REQUEST_ID_HEADER, valid_request_id
+from proliferate.kit.logs import bind_context, clear_context, context_value, get_logger, redact
 from proliferate.kit.principal import Principal
 
 log = get_logger("proliferate.kit.rpc")
@@ -310,6 +311,9 @@ class GrpcServer:
                 caller = self._authenticate(method, metadata)
                 _caller.set(caller)
                 bind_context(rpc_method=method, caller=caller.service)
+                request_id = metadata.get(REQUEST_ID_HEADER, "")
+                if valid_request_id(request_id):
+                    bind_context(request_id=request_id)
                 yield
             except DomainError as error:
                 await context.abort_with_status(status_for(error))
@@ -322,7 +326,7 @@ class GrpcServer:
                 )
             finally:
                 _caller.reset(token)
-                clear_context(["rpc_method", "caller"])
+                clear_context(["rpc_method", "caller", "request_id"])
 
     def _authenticate(self, method: str, metadata: Mapping[str, str]) -> Caller:
         header = metadata.get("authorization", "")
@@ -419,6 +423,9 @@ class ServiceClient:
         token = self.credentials.mint(self.caller, self.target, principal)
         pairs = [("authorization", f"Bearer {token}")]
         pairs.extend(tracing.current_trace_headers().items())
+        request_id = context_value("request_id")
+        if isinstance(request_id, str) and valid_request_id(request_id):
+            pairs.append((REQUEST_ID_HEADER, request_id))
         return tuple(pairs)
 
     def stub(self, stub_type: Callable[[grpc.aio.Channel], R]) -> R:
