@@ -5,12 +5,13 @@ conditional updates, so a second replica would change nothing twice."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from proliferate.kit.logs import get_logger
 from proliferate.sandbox.context import SandboxContext
 from proliferate.sandbox.models import Sandbox
-from proliferate.sandbox.providers.base import ProviderError
+from proliferate.sandbox.providers.base import ProviderError, SandboxProvider
 from proliferate.sandbox.sandbox import lifecycle
 from proliferate.sandbox.sandbox.repository import SandboxRepository
 from proliferate.sandbox.sandbox.terminate import TerminateService
@@ -43,17 +44,23 @@ class SandboxJobs:
         for row in rows:
             await self.terminator.terminate(row.organization_id, row.id, "expired")
 
-    async def _liveness(self, now: datetime) -> None:
-        """`list_alive` per provider; a listing error marks nothing (§6): a row becomes `lost`
-        only after two not-found answers at least `SANDBOX_LOST_CONFIRM_SECONDS` apart."""
-        confirm = timedelta(seconds=self.ctx.settings.sandbox_lost_confirm_seconds)
+    async def _live_rows(
+        self, statuses: tuple[str, ...] = ("booting", "ready", "paused")
+    ) -> AsyncIterator[tuple[str, SandboxProvider, list[Sandbox]]]:
+        """Per provider, its live rows of this deployment's namespace (providers without any skipped)."""
         for name in self.ctx.providers.names():
             provider = self.ctx.providers.get(name)
             async with self.ctx.db.unit_of_work() as session:
                 rows = await SandboxRepository(session).live_with_provider(name)
-            rows = [r for r in rows if r.provider_namespace == provider.namespace]
-            if not rows:
-                continue
+            rows = [r for r in rows if r.status in statuses and r.provider_namespace == provider.namespace]
+            if rows:
+                yield name, provider, rows
+
+    async def _liveness(self, now: datetime) -> None:
+        """`list_alive` per provider; a listing error marks nothing (§6): a row becomes `lost`
+        only after two not-found answers at least `SANDBOX_LOST_CONFIRM_SECONDS` apart."""
+        confirm = timedelta(seconds=self.ctx.settings.sandbox_lost_confirm_seconds)
+        async for name, provider, rows in self._live_rows():
             try:
                 alive = await provider.list_alive([self.ctx.handle(r) for r in rows])
             except ProviderError as exc:
@@ -77,17 +84,7 @@ class SandboxJobs:
         """A ready or paused sandbox over its provider's limits (a local home past
         `SANDBOX_LOCAL_MAX_DISK_MB`) is terminated `limits_exceeded`: it can no longer be
         snapshotted, and the host's disk is shared by every sandbox on it."""
-        for name in self.ctx.providers.names():
-            provider = self.ctx.providers.get(name)
-            async with self.ctx.db.unit_of_work() as session:
-                rows = await SandboxRepository(session).live_with_provider(name)
-            rows = [
-                r
-                for r in rows
-                if r.status in ("ready", "paused") and r.provider_namespace == provider.namespace
-            ]
-            if not rows:
-                continue
+        async for name, provider, rows in self._live_rows(("ready", "paused")):
             try:
                 over = await provider.over_limits([self.ctx.handle(r) for r in rows])
             except ProviderError as exc:
