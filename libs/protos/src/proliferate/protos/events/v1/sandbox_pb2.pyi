@@ -122,7 +122,7 @@ class SandboxTerminated(_message.Message):
     sandbox_id: _builtins.str
     provider: _builtins.str
     reason: _builtins.str
-    """requested | session_ended | expired | lost | boot_failed | orphan | org_deleted"""
+    """requested | session_ended | expired | lost | boot_failed | orphan | org_deleted | limits_exceeded"""
     @_builtins.property
     def terminated_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
