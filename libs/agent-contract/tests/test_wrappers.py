@@ -53,7 +53,7 @@ def modules(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Every callback tool's module compiled by esbuild (the syntax check) into a dir Node can run."""
     reason = _node_ok()
     if reason:
-        pytest.skip(reason)
+        pytest.skip(reason=reason)
     out = tmp_path_factory.mktemp("tools")
     (out / "node_modules").symlink_to(opencode_base_dir(OPENCODE_VERSION) / "node_modules")
     shutil.copy(Path(__file__).parent / "node" / "harness.mjs", out / "harness.mjs")

@@ -133,7 +133,7 @@ def write_home(box: Sandbox, env: dict[str, str]) -> None:
 async def agent_box(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AgentBox]:
     reason = _missing()
     if reason:
-        pytest.skip(reason)
+        pytest.skip(reason=reason)
     async with ScriptedModel() as model, fake_gateway() as gateway:
         box = Sandbox(tmp_path_factory.mktemp("agent-sandbox"))
         ab = AgentBox(box, model, gateway)

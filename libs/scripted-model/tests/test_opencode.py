@@ -28,7 +28,7 @@ async def test_opencode_runs_scripted_bash_and_sees_its_output(
 ) -> None:
     binary = opencode_bin()
     if not binary.exists():
-        pytest.skip(f"OpenCode is not installed at {binary}: run `make opencode`")
+        pytest.skip(reason=f"OpenCode is not installed at {binary}: run `make opencode`")
     scripted_model.script(*_bash_then_report("openai"), fallback=Turn(text="Scripted title", times=None))
     config = provider_config(scripted_model.openai_base_url, "sk-scripted-test-key")
     anthropic = provider_config(

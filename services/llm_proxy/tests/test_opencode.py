@@ -33,7 +33,7 @@ def _conversation(marker: str) -> list[Turn]:
 async def test_opencode_completes_a_tool_conversation_through_the_proxy(proxy: Proxy, tmp_path: Path) -> None:
     binary = opencode_bin()
     if not binary.exists():
-        pytest.skip(f"OpenCode is not installed at {binary}: run `make opencode`")
+        pytest.skip(reason=f"OpenCode is not installed at {binary}: run `make opencode`")
     proxy.scripted.api_key = VENDOR_KEY  # the vendor accepts only the proxy's key
     issued = await proxy.issue()
     # What the sandbox gets: one base URL and one virtual key, for both provider blocks.

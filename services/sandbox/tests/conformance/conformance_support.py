@@ -433,7 +433,7 @@ def _ref(sandbox_id: str) -> Any:
 async def sbx(request: pytest.FixtureRequest, conformance_factory: Callable[..., Any]) -> Conformance:
     reason = _skip_reason(request.param)
     if reason:
-        pytest.skip(reason)
+        pytest.skip(reason=reason)
     conf: Conformance = await conformance_factory(request.param)
     return conf
 
@@ -443,7 +443,7 @@ async def sbx_process(request: pytest.FixtureRequest, conformance_factory: Calla
     """Items C22-C32: `local` in process isolation and the live providers."""
     reason = _skip_reason(request.param)
     if reason:
-        pytest.skip(reason)
+        pytest.skip(reason=reason)
     conf: Conformance = await conformance_factory(request.param)
     return conf
 

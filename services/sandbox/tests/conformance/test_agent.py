@@ -54,7 +54,7 @@ async def follow(url: str, token: str, events: list[dict[str, Any]]) -> None:
 async def test_c3_c4_opencode_in_a_local_sandbox(case: str, conformance_factory: Any) -> None:
     reason = _missing() or _skip_reason(case)
     if reason:
-        pytest.skip(reason)
+        pytest.skip(reason=reason)
     async with ScriptedModel() as model:
         sbx: Conformance = await conformance_factory(
             case, SANDBOX_LOCAL_AGENT_COMMAND="", SANDBOX_AGENT_READY_TIMEOUT_SECONDS="60"

@@ -226,7 +226,7 @@ async def _row(sbx: Conformance, sandbox_id: str) -> object:
 async def test_local_sandbox_rlimits(sbx: Conformance) -> None:
     """§5.9.5: NPROC 4096 and NOFILE 65536 for the sandbox's processes (local provider)."""
     if not sbx.local:
-        pytest.skip("rlimits are a local-provider rule")
+        pytest.skip(reason="rlimits are a local-provider rule")
     reply = await sbx.ensure(repos=[])
     from proliferate.sandbox.providers.local.provider import sandbox_rlimits
 
