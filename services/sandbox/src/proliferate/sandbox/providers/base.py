@@ -168,6 +168,16 @@ class ReadLimits:
     max_file_bytes: int = 10 * 1024 * 1024
     max_total_bytes: int = 50 * 1024 * 1024
 
+    def skip_reason(self, files_read: int, bytes_read: int, size: int) -> str | None:
+        """Why a file of `size` bytes is skipped after `files_read` files of `bytes_read` bytes."""
+        if files_read >= self.max_files:
+            return "max_files"
+        if size > self.max_file_bytes:
+            return "max_file_bytes"
+        if bytes_read + size > self.max_total_bytes:
+            return "max_total_bytes"
+        return None
+
 
 @dataclass(frozen=True)
 class FileChunk:

@@ -126,14 +126,9 @@ class RemoteProvider:
         base = folder.rstrip("/")
         for rel_obj, size_obj in entries:
             rel, size = str(rel_obj), int(str(size_obj))
-            if count >= limits.max_files:
-                yield FileChunk(rel, size=size, skipped=True, skip_reason="max_files")
-                continue
-            if size > limits.max_file_bytes:
-                yield FileChunk(rel, size=size, skipped=True, skip_reason="max_file_bytes")
-                continue
-            if total + size > limits.max_total_bytes:
-                yield FileChunk(rel, size=size, skipped=True, skip_reason="max_total_bytes")
+            skip = limits.skip_reason(count, total, size)
+            if skip is not None:
+                yield FileChunk(rel, size=size, skipped=True, skip_reason=skip)
                 continue
             data = await self._read_raw(ps, f"{base}/{rel}") or b""
             count += 1

@@ -119,14 +119,9 @@ def read_tree(mapping: Mapping, folder: str, limits: ReadLimits) -> Iterator[Fil
     for path in sorted(_walk(base, root)):
         rel = path.relative_to(base).as_posix()
         size = path.stat().st_size
-        if count >= limits.max_files:
-            yield FileChunk(rel, size=size, skipped=True, skip_reason="max_files")
-            continue
-        if size > limits.max_file_bytes:
-            yield FileChunk(rel, size=size, skipped=True, skip_reason="max_file_bytes")
-            continue
-        if total + size > limits.max_total_bytes:
-            yield FileChunk(rel, size=size, skipped=True, skip_reason="max_total_bytes")
+        skip = limits.skip_reason(count, total, size)
+        if skip is not None:
+            yield FileChunk(rel, size=size, skipped=True, skip_reason=skip)
             continue
         count += 1
         total += size
