@@ -26,7 +26,7 @@ import aiohttp
 import httpx
 from google.protobuf.empty_pb2 import Empty
 from proliferate.auth.token.signing import SigningKeys
-from proliferate.devkit.bench import BenchEnv, percentile, summarize_ms
+from proliferate.devkit.bench import BenchEnv, percentile, summarize_ms, wait_http
 from proliferate.devkit.infra import free_port
 from proliferate.gateway.edge.authentication.authenticator import Authenticator
 from proliferate.gateway.edge.authentication.cache import PrincipalCache
@@ -56,19 +56,6 @@ def start(service: str, env: dict[str, str], log: Path) -> subprocess.Popen[byte
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-
-async def wait_http(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline:
-            try:
-                if (await client.get(url)).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer")
 
 
 async def load(base: str, path: str, headers: dict[str, str], concurrency: int, total: int) -> list[float]:

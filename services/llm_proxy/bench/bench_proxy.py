@@ -23,9 +23,8 @@ import uuid
 from pathlib import Path
 
 import aiohttp
-import httpx
 import psutil
-from proliferate.devkit.bench import BenchEnv, percentile
+from proliferate.devkit.bench import BenchEnv, percentile, wait_http
 from proliferate.devkit.infra import free_port
 from proliferate.kit.rpc import ServiceClient, ServiceCredentials
 from proliferate.protos.llm_proxy.v1 import llm_proxy_pb2 as pb
@@ -128,21 +127,6 @@ async def run(
 def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-async def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(timeout=2) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"{url} exited:\n{log.read_text()[-2000:]}")
-            try:
-                if (await client.get(url)).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"{url} not ready:\n{log.read_text()[-2000:]}")
 
 
 async def main(env: BenchEnv) -> None:

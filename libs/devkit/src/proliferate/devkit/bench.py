@@ -15,9 +15,12 @@ import importlib.util
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +47,34 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+async def wait_http(
+    url: str,
+    process: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+    timeout: float = 180.0,
+) -> None:
+    """Until `url` answers 200; fails at once (with the log's tail) if `process` exits first."""
+
+    def tail() -> str:
+        return "\n" + log.read_text()[-2000:] if log is not None and log.exists() else ""
+
+    def get() -> int:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - a local URL
+            return int(response.status)
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{url}: the process exited{tail()}")
+        try:
+            if await asyncio.to_thread(get) == 200:
+                return
+        except (OSError, urllib.error.URLError):
+            pass
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer{tail()}")
 
 
 def machine_line() -> str:
