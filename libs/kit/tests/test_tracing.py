@@ -114,3 +114,23 @@ async def test_one_trace_links_http_grpc_and_the_event_consumer(
     publish_span = next(s for s in spans if s.kind is SpanKind.PRODUCER)
     assert publish_span.parent is not None and publish_span.parent.span_id == grpc_span.context.span_id
     assert consume_span.parent is not None and consume_span.parent.span_id == publish_span.context.span_id
+
+
+def test_without_an_exporter_spans_still_carry_and_propagate_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tracing, "_recording", False)
+    parent_trace, parent_span = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    carrier = {"traceparent": f"00-{parent_trace}-{parent_span}-01"}
+    with tracing.span_from(carrier, "POST /v1/chat/completions", kind=SpanKind.SERVER) as outer:
+        assert not outer.is_recording()
+        assert tracing.current_trace_id() == parent_trace
+        _, trace_id, span_id, flags = tracing.current_trace_headers()["traceparent"].split("-")
+        assert (trace_id, flags) == (parent_trace, "01") and span_id != parent_span
+        with tracing.span("inner") as inner:
+            assert inner.get_span_context().trace_id == outer.get_span_context().trace_id
+            assert inner.get_span_context().span_id != outer.get_span_context().span_id
+        assert tracing.current_trace_id() == parent_trace
+    assert tracing.current_trace_id() is None
+    with tracing.span_from({}, "a new trace") as root:
+        context = root.get_span_context()
+        assert context.is_valid and context.trace_flags.sampled
+        assert tracing.current_trace_id() == format(context.trace_id, "032x") != parent_trace

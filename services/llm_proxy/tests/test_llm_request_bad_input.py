@@ -105,3 +105,34 @@ async def test_a_body_just_under_the_limit_is_served(proxy: Proxy) -> None:
     response = await proxy.chat(issued.key, {**GOOD, "messages": [{"role": "user", "content": content}]})
     assert response.status_code == 200
     assert proxy.scripted.requests[0].body["messages"][0]["content"] == content
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "expected"),
+    [
+        (
+            "/v1/chat/completions",
+            GOOD,
+            {"error": {"type": "api_error", "code": "internal_error", "message": "internal error"}},
+        ),
+        (
+            "/v1/messages",
+            ANTHROPIC_GOOD,
+            {"type": "error", "error": {"type": "internal_error", "message": "internal error"}},
+        ),
+    ],
+)
+async def test_an_unexpected_failure_is_a_500_in_the_dialect_without_trace_or_key(
+    proxy: Proxy, monkeypatch: pytest.MonkeyPatch, path: str, payload: dict[str, object], expected: object
+) -> None:
+    issued = await proxy.issue()
+    assert proxy.running is not None and proxy.running.parts.http is not None
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError(f"bug while holding {issued.key}")
+
+    monkeypatch.setattr(proxy.running.parts.http.app.service, "handle", broken)
+    response = await proxy.http.post(f"{proxy.url}{path}", json=payload, headers={"x-api-key": issued.key})
+    assert response.status_code == 500
+    assert response.json() == expected
+    assert_clean(response.content, issued.key)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
+import pytest
 from proliferate.protos.events.v1 import llm_proxy_pb2
 from proliferate.scripted_model import ToolCall, Turn, Usage
 
@@ -176,3 +178,34 @@ async def test_openai_caller_of_an_anthropic_route_goes_through_litellm(proxy: P
     assert [(r["prompt_tokens"], r["completion_tokens"], r["cost_micros"]) for r in records] == [
         (20, 4, cost_of(20, 4))
     ] * 2
+
+
+async def test_a_request_that_ends_with_the_vendors_usage_never_counts_its_prompt_locally(
+    proxy: Proxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Counting is for the in-flight row of a request still running after IN_FLIGHT_DELAY_S, and
+    # for requests that end without usage; a quick answer with usage skips it (llm-proxy §5.2.5).
+    assert proxy.running is not None and proxy.running.parts.http is not None
+    counter = proxy.running.parts.http.app.service.counter
+    counted: list[str] = []
+    original = counter.prompt
+
+    async def spy(model: str, request: Any) -> int:
+        counted.append(model)
+        return int(await original(model, request))
+
+    monkeypatch.setattr(counter, "prompt", spy)
+    issued = await proxy.issue()
+    proxy.scripted.script(
+        Turn(text="quick", chunk_chars=2, usage=Usage(input_tokens=7, output_tokens=3), times=2)
+    )
+    streamed = await proxy.chat(
+        issued.key, {"model": "scripted-gpt", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    )
+    whole = await proxy.chat(issued.key)
+    assert (streamed.status_code, whole.status_code) == (200, 200)
+    rows = await proxy.wait_records(
+        lambda rows: len(rows) == 2 and all(r["status"] == "succeeded" for r in rows)
+    )
+    assert [(r["prompt_tokens"], r["usage_estimated"]) for r in rows] == [(7, False), (7, False)]
+    assert counted == []

@@ -9,6 +9,7 @@ on any error. Services flush; only this module commits.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -17,7 +18,6 @@ from urllib.parse import urlsplit, urlunsplit
 import sqlalchemy as sa
 from proliferate.kit.logs import get_logger
 from sqlalchemy.dialects import postgresql as pg
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.sql import Select
 
@@ -103,6 +103,14 @@ def url_user(url: str) -> str | None:
 
 
 OUTBOX_PENDING = "proliferate_outbox_pending"
+# Arrays per column (`unnest`): one statement whatever the number of events, so neither
+# SQLAlchemy nor psycopg compiles or parses a new query per transaction.
+_STAGE_OUTBOX = sa.text(
+    "WITH staged AS (INSERT INTO outbox (id, subject, event_type, payload, headers)"
+    " SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:subjects AS text[]), CAST(:event_types AS text[]),"
+    " CAST(:payloads AS bytea[]), CAST(:headers AS jsonb[]))"
+    " ON CONFLICT (id) DO NOTHING) SELECT pg_notify(:channel, '')"
+)
 
 
 def outbox_channel(schema: str) -> str:
@@ -147,12 +155,19 @@ class Database:
         rows: list[dict[str, Any]] = session.info.pop(OUTBOX_PENDING, [])
         if not rows:
             return
-        # One statement for all events of the transaction; a repeated event id is a no-op.
+        # One fixed statement for all events of the transaction (a repeated event id is a
+        # no-op); NOTIFY is delivered at commit, so the relay wakes only for committed events.
         await session.execute(
-            pg_insert(outbox_table).values(rows).on_conflict_do_nothing(index_elements=["id"])
+            _STAGE_OUTBOX,
+            {
+                "ids": [row["id"] for row in rows],
+                "subjects": [row["subject"] for row in rows],
+                "event_types": [row["event_type"] for row in rows],
+                "payloads": [row["payload"] for row in rows],
+                "headers": [json.dumps(row["headers"]) for row in rows],
+                "channel": outbox_channel(self.schema),
+            },
         )
-        # NOTIFY is delivered at commit, so the relay wakes only for committed events.
-        await session.execute(sa.select(sa.func.pg_notify(outbox_channel(self.schema), "")))
 
     async def wait_until_reachable(self, *, max_delay: float = 30.0, attempts: int | None = None) -> None:
         """Retry with backoff until the database answers; say so in the log each time."""

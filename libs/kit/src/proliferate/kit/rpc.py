@@ -441,9 +441,7 @@ class ServiceClient:
     ) -> Any:
         name = getattr(method, "_method", b"").decode() if hasattr(method, "_method") else self.target
         with (
-            tracing.tracer().start_as_current_span(
-                name.lstrip("/") or self.target, kind=tracing.SpanKind.CLIENT
-            ),
+            tracing.span(name.lstrip("/") or self.target, kind=tracing.SpanKind.CLIENT),
             translate_errors(self.target),
         ):
             return await method(

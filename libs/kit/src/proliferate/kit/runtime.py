@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import uvicorn
-from litestar import Litestar
+from litestar.types import ASGIApp
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from proliferate.kit import bus
@@ -80,7 +80,7 @@ class Runtime(Generic[S]):
 
 @dataclass(frozen=True)
 class HttpEdge:
-    app: Litestar
+    app: ASGIApp
     host: str
     port: int
 

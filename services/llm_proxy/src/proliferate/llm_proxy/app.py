@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from litestar import Litestar
 from proliferate.kit import http
-from proliferate.llm_proxy.llm_request.controllers import ROUTES, UNBOUNDED
+from proliferate.llm_proxy.llm_request.controllers import ROUTES, UNBOUNDED, LlmEdge
 
 if TYPE_CHECKING:
     from proliferate.kit.runtime import Runtime
     from proliferate.llm_proxy.bootstrap import Parts, Settings
 
 
-def create_app(runtime: Runtime[Settings], parts: Parts) -> Litestar:
+def create_app(runtime: Runtime[Settings], parts: Parts) -> LlmEdge:
     requests = parts.requests
 
     async def models_check() -> str:
@@ -28,7 +27,7 @@ def create_app(runtime: Runtime[Settings], parts: Parts) -> Litestar:
         "models": models_check,
         "edge": serving_check,
     }
-    return http.create_app(
+    app = http.create_app(
         service="llm_proxy",
         route_handlers=[*ROUTES, http.readiness_route(checks)],
         on_startup=[requests.upstream.start, requests.blocks.start, requests.writer.start],
@@ -40,3 +39,4 @@ def create_app(runtime: Runtime[Settings], parts: Parts) -> Litestar:
             "max_body_bytes": runtime.settings.llm_proxy_max_body_bytes,
         },
     )
+    return LlmEdge(app, requests, runtime.settings.llm_proxy_max_body_bytes)

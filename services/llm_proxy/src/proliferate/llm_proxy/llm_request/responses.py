@@ -52,15 +52,17 @@ class BytesResponse:
 
 
 class StreamRelay:
-    """`pump(send)` writes the body (200 and SSE headers are sent first); `finish(aborted)` follows."""
+    """200 and SSE headers, then `first`; `pump(write)` writes the rest; `finish(aborted)` follows."""
 
     def __init__(
         self,
         headers: dict[str, str],
+        first: bytes,
         pump: Callable[[Callable[[bytes], Awaitable[None]]], Coroutine[Any, Any, None]],
         finish: Callable[[bool], Awaitable[None]],
     ) -> None:
         self.headers = headers
+        self.first = first
         self.pump = pump
         self.finish = finish
 
@@ -74,6 +76,8 @@ class StreamRelay:
             async def write(data: bytes) -> None:
                 await send({"type": "http.response.body", "body": data, "more_body": True})
 
+            if self.first:
+                await write(self.first)
             pump: asyncio.Task[None] = asyncio.create_task(self.pump(write))
             watch = asyncio.create_task(_disconnected(receive))
             done, _ = await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)

@@ -1,8 +1,10 @@
 """One LLM request, from the key to the spend record (llm-proxy.md §5.2, §5.3).
 
 Hot path before the vendor call: a cache lookup, the org-block set, a budget comparison, one
-JSON decode. The database is first written after the vendor call has started (the `in_flight`
-row, from a task), and last when the request finalizes (after the last byte was sent).
+JSON decode. A request still running `IN_FLIGHT_DELAY_S` after it started gets its `in_flight`
+row then (prompt tokens counted, from a task): what the sweeper bills if this replica dies.
+One that ends sooner is written once, when it finalizes (after the last byte was sent), and
+its prompt is only counted if the vendor's usage did not say.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,11 +108,11 @@ class _Request:
     request: schemas.LlmRequest
     route: Route
     draft: SpendRecordDraft
-    estimate: asyncio.Task[int] | None = None
+    estimate: asyncio.Task[int] | None = None  # counting for the in-flight row, once started
+    in_flight_timer: asyncio.TimerHandle | None = None
     opened: Opened | None = None
     reader: sse.StreamReader | None = None
     priced: bool = False
-    first_byte: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -220,22 +222,28 @@ class LlmRequestService:
         state = _Request(dialect, grant, request, route, draft)
         self._begin()
         try:
-            state.estimate = self._spawn(self._record_in_flight(state))
+            state.in_flight_timer = asyncio.get_running_loop().call_later(
+                IN_FLIGHT_DELAY_S, self._start_in_flight, state
+            )
             state.opened = await self.upstream.open(dialect, request, self.catalog.candidates(route), headers)
         except UpstreamFailure as failure:
-            state.first_byte.set()
             await self._fail_before_first_byte(state, failure.error)
             raise failure.error from None
         except BaseException:
-            state.first_byte.set()
             await self._fail_before_first_byte(state, UpstreamError())
             raise
         state.draft.routed_model = state.opened.route.upstream_model
         state.draft.first_byte_at = datetime.now(UTC)
         if not request.is_stream:
             return await self._whole(state)
+        state.reader = (
+            sse.AnthropicStreamReader()
+            if dialect is Dialect.ANTHROPIC
+            else sse.OpenAIStreamReader(forward_usage=request.wants_usage)
+        )
         return StreamRelay(
             state.headers,
+            self._first(state),
             lambda write: self._pump(state, write),
             lambda aborted: self._finish(state, aborted),
         )
@@ -251,26 +259,26 @@ class LlmRequestService:
         self._price(state, "succeeded", 200)
 
         async def after() -> None:
-            state.first_byte.set()
             await self._finalize(state)
 
         return BytesResponse(200, body, state.headers, after=after)
 
-    async def _pump(self, state: _Request, write: Callable[[bytes], Awaitable[None]]) -> None:
-        """Forward every chunk as it arrives; price as soon as usage is known."""
-        opened = state.opened
-        assert opened is not None
-        reader: sse.StreamReader = (
-            sse.AnthropicStreamReader()
-            if state.dialect is Dialect.ANTHROPIC
-            else sse.OpenAIStreamReader(forward_usage=state.request.wants_usage)
-        )
-        state.reader = reader
+    def _first(self, state: _Request) -> bytes:
+        """What the first chunk forwards: sent right after the headers, with no task switch."""
+        assert state.opened is not None
         try:
-            await self._forward(state, reader, write, opened.first)
-            state.first_byte.set()
+            return self._feed(state, state.opened.first)
+        except Exception as exc:
+            self._stream_broke(state, exc)
+            return UpstreamError().stream_event(state.dialect)
+
+    async def _pump(self, state: _Request, write: Callable[[bytes], Awaitable[None]]) -> None:
+        """Forward every later chunk as it arrives; price as soon as usage is known."""
+        opened, reader = state.opened, state.reader
+        assert opened is not None and reader is not None
+        try:
             idle = 0.0
-            while not reader.done:
+            while not (reader.done or reader.error or state.draft.error_code):
                 chunk = await opened.next_chunk(self.keepalive_s)
                 if chunk is None:
                     idle += self.keepalive_s
@@ -283,32 +291,23 @@ class LlmRequestService:
                 idle = 0.0
                 if not chunk:
                     break
-                await self._forward(state, reader, write, chunk)
-                if reader.error:
-                    break
-        except (TimeoutError, OSError, LlmRequestError) as exc:
-            self._stream_broke(state, exc)
-            with contextlib.suppress(Exception):
-                await write(UpstreamError().stream_event(state.dialect))
+                out = self._feed(state, chunk)
+                if out:
+                    await write(out)
         except Exception as exc:  # the vendor connection or litellm failed mid-stream
             self._stream_broke(state, exc)
             with contextlib.suppress(Exception):
                 await write(UpstreamError().stream_event(state.dialect))
 
-    async def _forward(
-        self,
-        state: _Request,
-        reader: sse.StreamReader,
-        write: Callable[[bytes], Awaitable[None]],
-        chunk: bytes,
-    ) -> None:
+    def _feed(self, state: _Request, chunk: bytes) -> bytes:
+        reader = state.reader
+        assert reader is not None
         out = reader.feed(chunk)
         if reader.usage_complete and not state.priced and reader.usage is not None:
             # Known before the last bytes go out: the next budget check on this replica sees it.
             state.draft.usage = reader.usage
             self._price(state, "succeeded", 200)
-        if out:
-            await write(out)
+        return out
 
     def _stream_broke(self, state: _Request, exc: BaseException) -> None:
         log.warning(
@@ -320,7 +319,7 @@ class LlmRequestService:
         state.draft.error_code = UpstreamError.code
 
     async def _finish(self, state: _Request, aborted: bool) -> None:
-        state.first_byte.set()
+        self._closing(state)
         reader = state.reader
         ok = reader is not None and reader.done and not reader.error and state.draft.error_code is None
         try:
@@ -345,11 +344,19 @@ class LlmRequestService:
 
     # --- accounting ------------------------------------------------------------------------
 
+    def _start_in_flight(self, state: _Request) -> None:
+        # Counting tokens costs CPU the request's own bytes wait for, and most requests end
+        # with the vendor's usage: only a request still running after the delay pays for it.
+        state.in_flight_timer = None
+        state.estimate = self._spawn(self._record_in_flight(state))
+
+    def _closing(self, state: _Request) -> None:
+        """The request's end is being accounted: no in-flight row is needed any more."""
+        if state.in_flight_timer is not None:
+            state.in_flight_timer.cancel()
+            state.in_flight_timer = None
+
     async def _record_in_flight(self, state: _Request) -> int:
-        # Counting tokens costs CPU the first byte is waiting for: count once it has gone out
-        # (or after IN_FLIGHT_DELAY_S for a slow vendor), then queue the row.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(state.first_byte.wait(), IN_FLIGHT_DELAY_S)
         estimate = await self.counter.prompt(state.route.upstream_model, state.request)
         row = SpendRecordDraft(**{**state.draft.__dict__, "usage": Usage(prompt_tokens=estimate)})
         row.usage_estimated = True
@@ -357,12 +364,14 @@ class LlmRequestService:
         return estimate
 
     async def _prompt_estimate(self, state: _Request) -> int:
-        if state.estimate is None:
-            return 0
+        self._closing(state)
         try:
-            return await asyncio.shield(state.estimate)
+            counted = await asyncio.shield(state.estimate) if state.estimate is not None else None
         except Exception:
-            return 0
+            counted = None
+        if counted is None:
+            counted = await self.counter.prompt(state.route.upstream_model, state.request)
+        return counted
 
     async def _estimated(self, state: _Request, completion_text: str, partial: Usage | None = None) -> Usage:
         partial = partial or Usage()
@@ -400,6 +409,7 @@ class LlmRequestService:
         """Write the terminal record once (group-committed; the sweeper is the net)."""
         draft = state.draft
         draft.ended_at = draft.ended_at or datetime.now(UTC)
+        self._closing(state)
         if state.estimate is not None:
             with contextlib.suppress(BaseException):
                 await asyncio.shield(state.estimate)
