@@ -191,7 +191,13 @@ class RunningService(Generic[S]):
 
     async def _start_http(self, edge: HttpEdge) -> None:
         config = uvicorn.Config(
-            edge.app, host=edge.host, port=edge.port, log_config=None, access_log=False, lifespan="on"
+            edge.app,
+            host=edge.host,
+            port=edge.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_keep_alive=self.runtime.settings.http_keepalive_seconds,
         )
         server = _Uvicorn(config)
         self.http_server = server

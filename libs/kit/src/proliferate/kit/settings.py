@@ -70,6 +70,10 @@ class ServiceSettings(msgspec.Struct, kw_only=True, frozen=True, rename="upper")
     outbox_batch_size: Annotated[int, msgspec.Meta(ge=1, le=5000)] = 500
     outbox_poll_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
     otel_exporter_otlp_endpoint: str | None = None
+    # How long an idle client connection stays open. Longer than the idle timeout of clients
+    # and load balancers (60 s is common), so the server never closes a connection just as a
+    # client sends its next request on it (the client would see the request fail).
+    http_keepalive_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 75
 
     def grpc_address(self, service: str) -> str:
         value: str = getattr(self, f"{service}_grpc_address")
