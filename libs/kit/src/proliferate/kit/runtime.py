@@ -299,12 +299,17 @@ async def serve(definition: ServiceDefinition[S], settings: S, roles: Sequence[s
     # What start-up built (imports, litellm's tables: ~400k objects) lives as long as the process;
     # left in the collected generations, every full collection walks it and stalls the loop
     # ~150 ms. Frozen, collections see only what requests allocate.
-    gc.collect()
-    gc.freeze()
+    _freeze_heap()
     started, _ = await _until(stop, running.start())
     if started:
+        _freeze_heap()  # and what starting built: pools, caches, compiled statements
         await stop.wait()
     await running.stop()  # also stops whatever a start interrupted by a signal had begun
+
+
+def _freeze_heap() -> None:
+    gc.collect()
+    gc.freeze()
 
 
 def run_main(definition: ServiceDefinition[S], argv: Sequence[str] | None = None) -> None:

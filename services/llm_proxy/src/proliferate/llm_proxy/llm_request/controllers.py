@@ -77,7 +77,7 @@ class LlmEdge:
         try:
             response = await answer(dialect, call)
         except Exception as exc:  # the service failed unexpectedly: no trace, no key in the body
-            log.error("llm_request_internal_error", error_type=type(exc).__name__)
+            log.error("llm_request_internal_error", exc_info=exc)  # logs redact keys
             response = BytesResponse(500, LlmRequestError().body(dialect))
         await response(scope, receive, send)
 

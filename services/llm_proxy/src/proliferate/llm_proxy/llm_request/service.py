@@ -340,7 +340,7 @@ class LlmRequestService:
         finally:
             if state.opened is not None:
                 with contextlib.suppress(Exception):
-                    await state.opened.close()
+                    await state.opened.release()  # a no-op once closed above
 
     # --- accounting ------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Opening a response from the vendor: retries and fallbacks before the first byte, two paths.
 
 - **pass-through** (the upstream speaks the caller's dialect): the allow-listed body goes out
-  with the vendor key; the response bytes come back untouched (aiohttp, no parsing).
+  with the vendor key; the response bytes come back untouched (`http_client`, no parsing).
 - **litellm** (another dialect or vendor): litellm translates the request and the response.
 
 Each attempt either yields an `Opened` upstream whose first chunk has arrived, or raises
@@ -17,7 +17,6 @@ import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-import aiohttp
 from proliferate.kit.logs import get_logger
 from proliferate.llm_proxy.llm_request import schemas
 from proliferate.llm_proxy.llm_request.errors import (
@@ -29,6 +28,7 @@ from proliferate.llm_proxy.llm_request.errors import (
     UpstreamTimeout,
     scrub,
 )
+from proliferate.llm_proxy.llm_request.http_client import HttpClient, Response
 from proliferate.llm_proxy.model_route.catalog import Dialect, RetryPolicy, Route
 
 log = get_logger("proliferate.llm_proxy.upstream")
@@ -84,21 +84,24 @@ class Opened:
     async def close(self) -> None:
         """Drop the vendor connection (a client that went away must not keep it busy)."""
 
+    async def release(self) -> None:
+        """Done with a response read to its end: its connection may serve another request."""
+        await self.close()
+
 
 class _HttpOpened(Opened):
-    def __init__(self, route: Route, first: bytes, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, route: Route, first: bytes, response: Response) -> None:
         super().__init__(route, first)
         self.response = response
 
     async def next_chunk(self, timeout: float) -> bytes | None:
-        try:
-            async with asyncio.timeout(timeout):
-                return await self.response.content.readany()
-        except TimeoutError:
-            return None
+        return await self.response.chunk(timeout)
 
     async def close(self) -> None:
         self.response.close()
+
+    async def release(self) -> None:
+        self.response.release()
 
 
 class _IteratorOpened(Opened):
@@ -131,17 +134,16 @@ class Upstream:
     def __init__(self, policy: RetryPolicy, litellm: Callable[[], Any]) -> None:
         self.policy = policy
         self._litellm = litellm
-        self._session: aiohttp.ClientSession | None = None
+        self._http: HttpClient | None = None
 
     async def start(self) -> None:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
-            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+        if self._http is None:
+            self._http = HttpClient()
 
     async def stop(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
     async def open(
         self,
@@ -184,7 +186,7 @@ class Upstream:
     async def _open_passthrough(
         self, dialect: Dialect, request: schemas.LlmRequest, route: Route, headers: Mapping[str, str]
     ) -> Opened:
-        assert self._session is not None, "Upstream.start() was not called"
+        assert self._http is not None, "Upstream.start() was not called"
         out = {"content-type": "application/json", "accept-encoding": "identity"}
         if dialect is Dialect.ANTHROPIC:
             out["x-api-key"] = route.api_key or ""
@@ -193,17 +195,17 @@ class Upstream:
                 out["anthropic-beta"] = headers["anthropic-beta"]
         else:
             out["authorization"] = f"Bearer {route.api_key or ''}"
-        timeout = aiohttp.ClientTimeout(total=self.policy.timeout_s, connect=self.policy.connect_timeout_s)
         try:
-            response = await self._session.post(
+            response = await self._http.post(
                 route.passthrough_url(dialect),
-                data=schemas.upstream_body(request, route.model_id),
-                headers=out,
-                timeout=timeout,
+                out,
+                schemas.upstream_body(request, route.model_id),
+                connect_timeout=self.policy.connect_timeout_s,
+                timeout=self.policy.timeout_s,
             )
         except TimeoutError:
             raise UpstreamFailure(UpstreamTimeout(), retryable=True) from None
-        except aiohttp.ClientError as exc:
+        except OSError as exc:
             log.warning("upstream_unreachable", route=route.name, error=scrub(str(exc)))
             raise UpstreamFailure(UpstreamError(), retryable=True) from None
         try:
@@ -216,7 +218,7 @@ class Upstream:
                 raise failure_for_status(response.status, message, response.headers.get("retry-after"))
             if not request.is_stream:
                 return Opened(route, await response.read())
-            first = await response.content.readany()
+            first = await response.chunk()
             if not first:
                 raise UpstreamFailure(UpstreamError("the vendor closed the stream at once"), retryable=True)
             return _HttpOpened(route, first, response)
@@ -226,7 +228,7 @@ class Upstream:
         except TimeoutError:
             response.close()
             raise UpstreamFailure(UpstreamTimeout(), retryable=True) from None
-        except aiohttp.ClientError as exc:
+        except OSError as exc:
             response.close()
             log.warning("upstream_failed_before_first_byte", route=route.name, error=scrub(str(exc)))
             raise UpstreamFailure(UpstreamError(), retryable=True) from None
