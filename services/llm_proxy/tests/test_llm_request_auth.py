@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from proliferate.llm_proxy.virtual_key.cache import KeyGrant
+from proliferate.llm_proxy.virtual_key.cache import KeyCache, KeyGrant
 from proliferate.protos.llm_proxy.v1 import llm_proxy_pb2 as pb
 from proliferate.scripted_model import Turn
 
@@ -101,3 +101,32 @@ def test_a_cached_key_stops_working_the_moment_it_expires() -> None:
     )
     assert grant.usable(time.time())
     assert not grant.usable(time.time() + 1)
+
+
+async def test_a_key_in_use_is_reloaded_ahead_of_its_ttl_and_a_revocation_still_lands_within_it(
+    proxy: Proxy,
+) -> None:
+    assert proxy.running is not None
+    now = [0.0]
+    cache = KeyCache(proxy.running.runtime.db, ttl_s=2.0, clock=lambda: now[0])
+    loads: list[float] = []
+    load = cache._load
+
+    async def counted(digest: bytes) -> KeyGrant | None:
+        loads.append(now[0])
+        return await load(digest)
+
+    cache._load = counted  # type: ignore[method-assign]
+    issued = await proxy.issue()
+    assert await cache.lookup(issued.key) is not None and loads == [0.0]  # cold: loaded in line
+    now[0] = 0.5
+    assert await cache.lookup(issued.key) is not None and loads == [0.0]  # fresh
+    now[0] = 1.2  # past half the TTL: answered from the cache, reloaded behind it
+    assert await cache.lookup(issued.key) is not None and loads == [0.0]
+    await eventually(lambda: loads == [0.0, 1.2] and not cache._loading)
+    proxy.query("UPDATE virtual_keys SET status = 'revoked', revoked_at = now()")
+    now[0] = 2.5  # the first load's TTL is over, but the reload at 1.2 renewed it: no wait
+    assert await cache.lookup(issued.key) is not None and loads == [0.0, 1.2]
+    await eventually(lambda: loads == [0.0, 1.2, 2.5] and not cache._loading)  # and reloads again
+    now[0] = 3.3  # the revocation is seen within the TTL of the data read before it (1.2 + 2)
+    assert await cache.lookup(issued.key) is None

@@ -1,8 +1,11 @@
 """The edge's view of keys: an in-process LRU of SHA-256 → key, positive and negative, 2 s TTL.
 
-Revocation, expiry and budget changes reach every replica within the TTL. Spend this replica
-has priced but not yet committed is held in `pending` so a budget check sees it at once (a
-stream's cost is known when its usage arrives, before its last byte reaches the client).
+Revocation, expiry and budget changes reach every replica within the TTL. A key in use is
+reloaded in the background once half its TTL has passed, so its requests never wait for the
+database (all streams of a session share one key: one blocking reload would stall them all).
+
+Spend this replica has priced but not yet committed is held in `pending` so a budget check sees
+it at once (a stream's cost is known when its usage arrives, before its last byte leaves).
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from proliferate.kit.db import Database
+from proliferate.kit.logs import get_logger, redact
 from proliferate.llm_proxy.virtual_key.repository import VirtualKeyRepository
 from proliferate.llm_proxy.virtual_key.secret import KEY_PREFIX, hash_key
+
+log = get_logger("proliferate.llm_proxy.key_cache")
 
 
 @dataclass
@@ -51,6 +57,7 @@ class KeyCache:
         self.clock = clock
         self._entries: OrderedDict[bytes, tuple[float, KeyGrant | None]] = OrderedDict()
         self._loading: dict[bytes, asyncio.Future[KeyGrant | None]] = {}
+        self._refreshing: set[asyncio.Task[KeyGrant | None]] = set()
         self.pending: dict[uuid.UUID, int] = {}
 
     async def lookup(self, key: str) -> KeyGrant | None:
@@ -63,6 +70,8 @@ class KeyCache:
         if entry is not None and entry[0] > now:
             self._entries.move_to_end(digest)
             grant = entry[1]
+            if entry[0] - now < self.ttl_s / 2 and digest not in self._loading:
+                self._refresh(digest)
         else:
             grant = await self._load(digest)
         return grant if grant is not None and grant.usable(time.time()) else None
@@ -87,6 +96,17 @@ class KeyCache:
             raise
         finally:
             del self._loading[digest]
+
+    def _refresh(self, digest: bytes) -> None:
+        task = asyncio.ensure_future(self._load(digest))
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshed)
+
+    def _refreshed(self, task: asyncio.Task[KeyGrant | None]) -> None:
+        self._refreshing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The entry still expires on time; the next request then loads it itself.
+            log.warning("key_refresh_failed", error=redact(str(task.exception()))[:300])
 
     def _store(self, digest: bytes, grant: KeyGrant | None) -> None:
         self._entries[digest] = (self.clock() + self.ttl_s, grant)
