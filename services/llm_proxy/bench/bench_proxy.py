@@ -7,9 +7,8 @@ machine. Figures: added time to first byte and added total time (p50/p99), per-c
 and the proxy's requests per CPU-second (= per core). Two load shapes: streams sent back to back
 as fast as the upstream answers (saturates the 2 cores that client, upstream and proxy share: a
 throughput figure), and streams paced like a vendor's, arriving spread out as they do in steady
-state (llm-proxy.md's latency budget). LiteLLM's
-own proxy server claims 3.25 ms median added latency; its ratio is printed. Targets (issue 5):
-≤ 1 ms p50, ≤ 5 ms p99 added.
+state (llm-proxy.md's latency budget). LiteLLM's own proxy server claims 3.25 ms median added
+latency; its ratio is printed. Targets (issue 5): ≤ 1 ms p50, ≤ 5 ms p99 added.
 """
 
 from __future__ import annotations
