@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from proliferate.llm_proxy.llm_request.http_client import HttpClient, HttpClientError
+from proliferate.llm_proxy.llm_request.http_client import HttpClient, HttpClientError, split_url
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 SSE_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
@@ -278,3 +278,26 @@ async def test_https_verifies_the_vendors_certificate(tmp_path: Path) -> None:
         with pytest.raises(HttpClientError, match="CERTIFICATE_VERIFY_FAILED"):
             await post(untrusting, server, scheme="https")
         await untrusting.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "target"),
+    [
+        ("https://api.openai.com/v1/chat/completions", "api.openai.com", "/v1/chat/completions"),
+        (
+            "http://vendor.internal:8080/v1/messages?beta=true",
+            "vendor.internal:8080",
+            "/v1/messages?beta=true",
+        ),
+        ("http://[::1]:4000/v1/chat/completions", "[::1]:4000", "/v1/chat/completions"),
+        ("https://[2001:db8::1]/v1", "[2001:db8::1]", "/v1"),
+    ],
+)
+def test_the_host_header_and_target_of_a_vendor_url(url: str, host: str, target: str) -> None:
+    origin, path = split_url(url)
+    assert (origin.host_header, path) == (host, target)
+
+
+def test_a_url_that_is_not_http_is_refused() -> None:
+    with pytest.raises(ValueError, match="not an http"):
+        split_url("ftp://vendor/v1")
