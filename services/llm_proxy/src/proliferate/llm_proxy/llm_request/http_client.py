@@ -16,7 +16,6 @@ went out (the keep-alive race), so it never read it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import time
 import zlib
@@ -366,5 +365,4 @@ class HttpClient:
             for connection in connections:
                 connection.close()
         self._idle.clear()
-        with contextlib.suppress(Exception):
-            await asyncio.sleep(0)  # let the transports close
+        await asyncio.sleep(0)  # let the transports close
