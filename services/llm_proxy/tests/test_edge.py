@@ -6,10 +6,11 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import httpx
 from proliferate.devkit.infra import free_port
 from proliferate.kit.settings import ServiceSettings, load_settings
 from proliferate.llm_proxy.bootstrap import DEFINITION
-from proliferate.scripted_model import ScriptedModel
+from proliferate.scripted_model import ScriptedModel, Turn, Usage
 
 from .conftest import Proxy, proxy_env, write_models_file
 
@@ -59,3 +60,26 @@ async def test_paths_other_than_the_two_llm_routes_go_through_litestar(proxy: Pr
     assert wrong_method.json()["error"]["code"] == "method_not_allowed"
     schema = (await proxy.http.get(f"{proxy.url}/openapi.json")).json()
     assert {"/v1/chat/completions", "/v1/messages"} <= set(schema["paths"])
+
+
+async def test_the_litestar_declarations_of_the_llm_routes_answer_like_the_edge(proxy: Proxy) -> None:
+    # They stay for the OpenAPI document and for any mount without `LlmEdge`: same service call.
+    assert proxy.running is not None and proxy.running.parts.http is not None
+    litestar_app = proxy.running.parts.http.app.app
+    issued = await proxy.issue()
+    proxy.scripted.script(Turn(text="through litestar", usage=Usage(input_tokens=5, output_tokens=2)))
+    body = {"model": "scripted-gpt", "messages": [{"role": "user", "content": "hi"}]}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=litestar_app), base_url="http://edge"
+    ) as http:
+        answered = await http.post(
+            "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {issued.key}"}
+        )
+        refused = await http.post(
+            "/v1/messages", json=body, headers={"x-api-key": "sk-pvk-unknown-key-000000"}
+        )
+    assert answered.status_code == 200
+    assert answered.json()["choices"][0]["message"]["content"] == "through litestar"
+    assert refused.status_code == 401 and refused.json()["error"]["type"] == "invalid_api_key"
+    [record] = await proxy.wait_records(lambda rows: rows and rows[0]["status"] != "in_flight")
+    assert (record["prompt_tokens"], record["completion_tokens"]) == (5, 2)
